@@ -1,0 +1,80 @@
+"""One chunk of a bulk job: scored with ``score_batch``, recorded in a compact column form.
+
+A recorded chunk is what a bulk job stores per chunk index: the fields every scored lead of the
+chunk shares (model, version, scorer) once, the per-lead values as columns, and each invalid
+lead with its error. ``chunk_rows`` turns it back into one row per input lead, in input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from ml_core.lead_files import LeadChunk
+from ml_core.scoring import DEFAULT_CONFIDENCE_THRESHOLD, Scorer, score_batch
+from ml_core.spec import ModelSpec
+
+SCORED_COLUMNS = ("lead_id", "score", "probability", "label", "confidence", "escalated")
+ROW_FIELDS = ("row", *SCORED_COLUMNS, "model", "model_version", "served_by", "error")
+"""The columns of a bulk job's per-lead results (and of the files ``score-file`` writes)."""
+
+
+def score_chunk(
+    spec: ModelSpec,
+    scorer: Scorer,
+    chunk: LeadChunk,
+    *,
+    unknown_fields: Literal["reject", "ignore"] = "reject",
+    default_confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
+) -> list[dict[str, Any]]:
+    """``score_batch`` over a chunk; rows the reader rejected keep the reader's error."""
+    results = score_batch(
+        spec, scorer, chunk.leads, unknown_fields=unknown_fields, default_confidence_threshold=default_confidence_threshold
+    )
+    for pos, error in chunk.rejected.items():
+        results[pos] = error
+    return results
+
+
+def pack(results: list[dict[str, Any]], first_row: int, model: str) -> dict[str, Any]:
+    """A chunk's results in column form. One ``score_batch`` call serves a whole chunk with one
+    scorer, so model version and scorer are shared by its scored leads and stored once."""
+    scored: dict[str, list[Any]] = {"pos": [], **{c: [] for c in SCORED_COLUMNS}}
+    invalid: list[dict[str, Any]] = []
+    common: dict[str, Any] = {"model_version": None, "served_by": None, "fallback_reason": "", "latency_ms": 0.0}
+    for pos, result in enumerate(results):
+        if "error" in result:
+            invalid.append({"pos": pos, "lead_id": result["lead_id"], "problems": result["problems"], "message": result["message"]})
+            continue
+        scored["pos"].append(pos)
+        for column in SCORED_COLUMNS:
+            scored[column].append(result[column])
+        common = {k: result.get(k, "") for k in common}
+    return {"first_row": first_row, "n": len(results), "model": model, **common, "scored": scored, "invalid": invalid}
+
+
+def chunk_rows(packed: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """One row per input lead of the chunk, in input order (``row`` is 0-based in the whole input)."""
+    first, scored = packed["first_row"], packed["scored"]
+    common = {"model": packed["model"], "model_version": packed["model_version"], "served_by": packed["served_by"]}
+    invalid = {e["pos"]: e for e in packed["invalid"]}
+    at = 0
+    for pos in range(packed["n"]):
+        error = invalid.get(pos)
+        if error is not None:
+            yield {
+                "row": first + pos,
+                "lead_id": error["lead_id"],
+                "score": None, "probability": None, "label": None, "confidence": None, "escalated": None,
+                "model": packed["model"], "model_version": None, "served_by": None,
+                "error": error["message"],
+                "problems": error["problems"],
+            }
+            continue
+        yield {
+            "row": first + pos,
+            **{c: scored[c][at] for c in SCORED_COLUMNS},
+            **common,
+            "error": None,
+        }
+        at += 1

@@ -1,0 +1,72 @@
+"""Drift: has the traffic moved away from what the champion was trained on?
+
+At registration a version keeps a *profile* (``profile.json``): for every encoded column, decile
+bin edges of its training values and the share of training rows in each bin; and the share of
+held-out scores in ten equal-width probability bins. The daily check bins the recent scored
+traffic the same way and computes the population stability index
+
+    PSI = sum over bins of (actual - expected) * ln(actual / expected)
+
+per column (a categorical feature reports its worst category column) and for the scores. Rules
+of thumb: below 0.1 stable, 0.1-0.25 a moderate shift, above 0.25 a major one; the alert threshold
+is ``drift_psi_threshold`` (0.2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ml_core.spec import ModelSpec
+
+_FLOOR = 1e-4  # an empty bin would make ln(actual / expected) infinite
+SCORE_EDGES = [round(x, 1) for x in np.linspace(0.1, 0.9, 9)]
+
+
+def profile(spec: ModelSpec, X_train: np.ndarray, holdout_proba: np.ndarray) -> dict[str, Any]:
+    columns = {}
+    for j, column in enumerate(spec.columns):
+        values = X_train[:, j]
+        edges = np.unique(np.quantile(values, np.linspace(0.1, 0.9, 9))).tolist()
+        columns[column] = {"edges": edges, "expected": _shares(values, edges)}
+    return {
+        "columns": columns,
+        "score": {"edges": SCORE_EDGES, "expected": _shares(holdout_proba, SCORE_EDGES)},
+        "rows": int(len(X_train)),
+    }
+
+
+def psi(expected: list[float], actual: list[float]) -> float:
+    e = np.maximum(np.asarray(expected, dtype=np.float64), _FLOOR)
+    a = np.maximum(np.asarray(actual, dtype=np.float64), _FLOOR)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def check(spec: ModelSpec, reference: dict[str, Any], X_recent: np.ndarray, proba_recent: np.ndarray, threshold: float) -> dict[str, Any]:
+    """PSI per feature (worst column of each) and of the score distribution, and what drifted."""
+    by_column = {
+        column: psi(reference["columns"][column]["expected"], _shares(X_recent[:, j], reference["columns"][column]["edges"]))
+        for j, column in enumerate(spec.columns)
+        if column in reference["columns"]
+    }
+    by_feature = {
+        f.name: round(max(by_column.get(c, 0.0) for c in f.columns), 5) for f in spec.features
+    }
+    score_psi = round(psi(reference["score"]["expected"], _shares(proba_recent, reference["score"]["edges"])), 5)
+    drifted = sorted(name for name, value in by_feature.items() if value > threshold)
+    return {
+        "features": by_feature,
+        "score": score_psi,
+        "threshold": threshold,
+        "drifted_features": drifted,
+        "score_drifted": score_psi > threshold,
+        "drifted": bool(drifted) or score_psi > threshold,
+        "recent_rows": int(len(X_recent)),
+        "reference_rows": reference["rows"],
+    }
+
+
+def _shares(values: np.ndarray, edges: list[float]) -> list[float]:
+    counts = np.bincount(np.searchsorted(np.asarray(edges), values, side="right"), minlength=len(edges) + 1)
+    return (counts / max(1, len(values))).round(6).tolist()

@@ -1,0 +1,182 @@
+"""Feature contributions to one lead's score, exact and additive in log-odds.
+
+Explanations read the native scikit-learn model kept beside the ONNX file (SHAP cannot read ONNX),
+in float64. For a lead x whose native probability is p:
+
+    base_value + sum(contributions) == logit(p) == ln(p / (1 - p))
+
+exactly, up to float rounding, for both families training produces:
+
+- ``logistic_regression`` (StandardScaler + LogisticRegression): logit(p) = b + sum_j w_j z_j with
+  z_j = (x_j - mean_j) / scale_j, so contribution_j = w_j z_j and base_value = b, the log-odds of a
+  lead at the training mean. No approximation (``method: "linear"``).
+- ``gradient_boosting`` (HistGradientBoosting in sigmoid CalibratedClassifierCV, one booster): SHAP
+  TreeExplainer (path-dependent) splits the booster's raw margin m(x) = E[m] + sum_j phi_j. The
+  sigmoid calibrator serves p = 1 / (1 + exp(a m + b)), i.e. logit(p) = -a m - b: affine in the
+  margin, so contribution_j = -a phi_j and base_value = -a E[m] - b are exact in the served
+  log-odds (``method: "tree_shap"``; ``calibration`` gives slope -a and intercept -b, so the raw
+  margin is (output - intercept) / slope).
+
+Served scores come from ONNX in float32; they differ from p by at most the parity tolerance
+checked at registration. Categorical features sum their one-hot columns into one contribution.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ml_core.errors import ExplanationUnavailableError
+from ml_core.registry import Registry
+from ml_core.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+
+@dataclass(frozen=True)
+class Explanation:
+    method: str
+    base_value: float
+    contributions: np.ndarray
+    """One per spec feature, in spec order, in log-odds."""
+    probability: float
+    calibration: tuple[float, float] | None = None
+
+    @property
+    def output(self) -> float:
+        return self.base_value + float(self.contributions.sum())
+
+    def to_json(self, spec: ModelSpec, row: np.ndarray, top_k: int) -> dict[str, Any]:
+        """The ``top_k`` largest contributions by magnitude; ``rest`` sums the others."""
+        order = np.argsort(-np.abs(self.contributions), kind="stable")
+        top, others = order[:top_k], order[top_k:]
+        values = _feature_values(spec, row)
+        return {
+            "method": self.method,
+            "space": "log_odds",
+            "base_value": self.base_value,
+            "output": self.output,
+            "probability": self.probability,
+            "top": [
+                {"feature": spec.features[j].name, "value": values[j], "contribution": float(self.contributions[j])}
+                for j in top
+            ],
+            "rest": float(self.contributions[others].sum()),
+            **({"calibration": {"slope": self.calibration[0], "intercept": self.calibration[1]}} if self.calibration else {}),
+        }
+
+
+class ModelExplainer:
+    """Explains one native model's predictions, feature by feature of its spec."""
+
+    def __init__(self, spec: ModelSpec, version: str, model: Any) -> None:
+        self.spec, self.version, self.model = spec, version, model
+        self._explain = _family(spec, version, model)
+        self._groups = _column_groups(spec)
+
+    def explain(self, X: np.ndarray) -> list[Explanation]:
+        X = np.asarray(X, dtype=np.float64)
+        method, base, per_column, calibration = self._explain(X)
+        per_feature = np.stack([per_column[:, cols].sum(axis=1) for cols in self._groups], axis=1)
+        probability = self.model.predict_proba(X)[:, 1]
+        return [
+            Explanation(method, float(base[i]), per_feature[i], float(probability[i]), calibration)
+            for i in range(len(X))
+        ]
+
+
+class ExplainerPool:
+    """Native models and their explainers, loaded on first use, once per process and version."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._loaded: dict[tuple[str, str], ModelExplainer] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str, version: str) -> ModelExplainer:
+        key = (name, version)
+        explainer = self._loaded.get(key)
+        if explainer is None:
+            with self._lock:
+                explainer = self._loaded.get(key)
+                if explainer is None:
+                    if version == "rules":
+                        raise ExplanationUnavailableError(name, version, "scored by the rule-based fallback")
+                    native = self.registry.load_native(name, version)  # checksum-verified before unpickling
+                    explainer = ModelExplainer(self.registry.spec(name), version, native)
+                    self._loaded[key] = explainer
+        return explainer
+
+
+Family = Any  # (X) -> (method, base per row, contributions per column, calibration)
+
+
+def _family(spec: ModelSpec, version: str, model: Any) -> Family:
+    # Imported here: scikit-learn costs every process ~180 MiB of RSS, and only explaining needs it
+    # (the native model being explained has imported it already).
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if isinstance(model, Pipeline) and len(model.steps) == 2:
+        scaler, lr = model.steps[0][1], model.steps[1][1]
+        if isinstance(scaler, StandardScaler) and isinstance(lr, LogisticRegression):
+            return _linear(scaler, lr)
+    if isinstance(model, CalibratedClassifierCV) and len(getattr(model, "calibrated_classifiers_", ())) == 1:
+        calibrated = model.calibrated_classifiers_[0]
+        booster, calibrators = calibrated.estimator, calibrated.calibrators
+        if isinstance(booster, HistGradientBoostingClassifier) and calibrated.method == "sigmoid" and len(calibrators) == 1:
+            return _calibrated_tree(booster, float(calibrators[0].a_), float(calibrators[0].b_))
+    raise ExplanationUnavailableError(spec.name, version, f"no explainer for {type(model).__name__} models")
+
+
+def _linear(scaler: StandardScaler, lr: LogisticRegression) -> Family:
+    mean = scaler.mean_ if scaler.with_mean else 0.0
+    scale = scaler.scale_ if scaler.with_std else 1.0
+    weights, intercept = lr.coef_[0], float(lr.intercept_[0])
+
+    def explain(X: np.ndarray) -> tuple[str, np.ndarray, np.ndarray, None]:
+        return "linear", np.full(len(X), intercept), weights * (X - mean) / scale, None
+
+    return explain
+
+
+def _calibrated_tree(booster: HistGradientBoostingClassifier, a: float, b: float) -> Family:
+    import shap  # imported here: only the deep tier and explain=True ever pay for it (~0.2 s once)
+
+    explainer = shap.TreeExplainer(booster)
+    expected = float(np.ravel(explainer.expected_value)[0])
+    slope, intercept = -a, -b
+
+    def explain(X: np.ndarray) -> tuple[str, np.ndarray, np.ndarray, tuple[float, float]]:
+        phi = np.asarray(explainer.shap_values(X), dtype=np.float64).reshape(len(X), -1)
+        return "tree_shap", np.full(len(X), slope * expected + intercept), slope * phi, (slope, intercept)
+
+    return explain
+
+
+def _column_groups(spec: ModelSpec) -> list[list[int]]:
+    groups, at = [], 0
+    for feature in spec.features:
+        groups.append(list(range(at, at + len(feature.columns))))
+        at += len(feature.columns)
+    return groups
+
+
+def _feature_values(spec: ModelSpec, row: np.ndarray) -> list[Any]:
+    values: list[Any] = []
+    at = 0
+    for feature in spec.features:
+        width = len(feature.columns)
+        cells = row[at : at + width]
+        values.append(feature.categories[int(np.argmax(cells))] if feature.kind == "categorical" else float(cells[0]))
+        at += width
+    return values

@@ -1,0 +1,43 @@
+"""Train a model from its spec and register it: the one path the CLI and the training task share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ml_core import synthetic
+from ml_core.dataset import read_table, training_set
+from ml_core.featurizers import featurize_table
+from ml_core.registry import Registry
+from ml_core.retrain import version_files
+from ml_core.training import train
+
+
+def train_and_register(
+    registry: Registry,
+    name: str,
+    *,
+    data: Path | None = None,
+    rows: int = 20_000,
+    seed: int = 42,
+    folds: int = 5,
+    parity_tolerance: float = 1e-4,
+    champion: bool = True,
+) -> dict[str, Any]:
+    """Fit, gate and register ``name``; return its card. Synthetic data unless ``data`` names a table.
+
+    A featurized model's table may hold raw inputs; they are derived into features here, by the
+    same code that derives them at serving time.
+    """
+    spec = registry.spec(name)
+    if data is None:
+        frame, source = synthetic.generate(name, rows, seed), f"synthetic(rows={rows}, seed={seed})"
+    else:
+        frame, source = read_table(Path(data)), Path(data).name
+    trained = train(spec, training_set(spec, featurize_table(spec, frame), source), seed=seed, folds=folds, parity_tolerance=parity_tolerance)
+    # the drift profile and report beside the version (ml_core.retrain); no optimization here:
+    # first versions serve the full model, retraining is where cheaper artifacts are tried
+    headline = {"family": trained.family, "data": source, **trained.metrics}
+    files, extra = version_files(trained, None, headline, None)
+    version = registry.register(trained, champion=champion, extra_files=files, card_extra=extra)
+    return registry.card(name, version)

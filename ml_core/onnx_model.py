@@ -1,0 +1,51 @@
+"""ONNX export with skl2onnx and the ONNX Runtime scorer that serves it."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+
+INPUT = "features"
+PROBABILITIES = "probabilities"
+
+
+def export(model: object, n_columns: int) -> bytes:
+    """The classifier as ONNX: one float32 matrix in, class probabilities out (no ZipMap)."""
+    # Imported here: skl2onnx pulls in scikit-learn, which serving processes never need.
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+
+    onx = to_onnx(
+        model,
+        initial_types=[(INPUT, FloatTensorType([None, n_columns]))],
+        options={"zipmap": False},
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
+    return onx.SerializeToString()
+
+
+class OnnxScorer:
+    """One ONNX Runtime session, single-threaded: a host runs one per worker process."""
+
+    served_by = "onnx"
+    reason = ""
+
+    def __init__(self, name: str, version: str, onnx_bytes: bytes) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self.name, self.version = name, version
+        self._session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        (proba,) = self._session.run([PROBABILITIES], {INPUT: X})
+        return np.asarray(proba[:, 1], dtype=np.float64)
+
+
+def parity(onnx_bytes: bytes, model: object, X: np.ndarray) -> float:
+    """Largest |ONNX - sklearn| positive-class probability over the rows of X."""
+    if not len(X):
+        return 0.0
+    onnx_p = OnnxScorer("parity", "check", onnx_bytes).predict_proba(X.astype(np.float32))
+    native_p = model.predict_proba(X)[:, 1]  # type: ignore[attr-defined]
+    return float(np.max(np.abs(onnx_p - native_p)))

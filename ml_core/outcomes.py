@@ -1,0 +1,154 @@
+"""Outcomes: what actually happened to a scored lead, kept with the features it was scored on.
+
+The store is one SQLite file (``<data_dir>/outcomes.sqlite3``) in WAL mode with
+``synchronous=FULL``: a commit returns only after the write-ahead log is fsynced, so an outcome
+whose recording returned survives a crash of the process, of Redis, or of the machine. One row per
+model and lead: recording again (a redelivered task, a correction) replaces the row.
+
+No training/serving skew: the features stored are the snapshot a worker recorded when it scored
+the lead (``tasks/snapshots.py``), the last one taken at or before the outcome occurred. Features
+scored only after the outcome would leak the outcome into training, and a lead never scored has
+none: such an outcome is stored with ``features`` NULL (the label is never lost) and left out of
+training, which reports how many were.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ml_core.errors import InvalidOutcomeError
+
+FILE = "outcomes.sqlite3"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outcomes (
+    model          TEXT NOT NULL,
+    lead_id        TEXT NOT NULL,
+    outcome        INTEGER NOT NULL CHECK (outcome IN (0, 1)),
+    occurred_at    TEXT NOT NULL,
+    recorded_at    TEXT NOT NULL,
+    features       TEXT,
+    scored_version TEXT,
+    scored_at      TEXT,
+    PRIMARY KEY (model, lead_id)
+)
+"""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The features a lead was scored with, the version that scored it, and when (epoch seconds)."""
+
+    features: dict[str, Any]
+    version: str
+    scored_at: float
+
+
+def parse_outcome(lead_id: Any, outcome: Any, occurred_at: Any) -> tuple[str, int, datetime]:
+    """Validate the three inputs of ``record_outcome``; raise ``InvalidOutcomeError`` naming the field."""
+    if not isinstance(lead_id, str) or not lead_id or len(lead_id) > 200:
+        raise InvalidOutcomeError(None, "lead_id: expected a non-empty string of at most 200 characters")
+    if isinstance(outcome, bool) or outcome in (0, 1):
+        label = int(outcome)
+    else:
+        raise InvalidOutcomeError(lead_id, "outcome: expected true/false or 0/1")
+    if not isinstance(occurred_at, str):
+        raise InvalidOutcomeError(lead_id, "occurred_at: expected an ISO 8601 string")
+    try:
+        when = datetime.fromisoformat(occurred_at.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidOutcomeError(lead_id, "occurred_at: not an ISO 8601 date-time") from None
+    if when.tzinfo is None:
+        raise InvalidOutcomeError(lead_id, "occurred_at: needs a timezone (e.g. Z for UTC)")
+    if when > datetime.now(timezone.utc):
+        raise InvalidOutcomeError(lead_id, "occurred_at: in the future")
+    return lead_id, label, when
+
+
+def snapshot_before(snapshots: Iterable[Snapshot], occurred_at: datetime) -> Snapshot | None:
+    """The newest snapshot taken at or before the outcome, or ``None``."""
+    cutoff = occurred_at.timestamp()
+    eligible = [s for s in snapshots if s.scored_at <= cutoff]
+    return max(eligible, key=lambda s: s.scored_at) if eligible else None
+
+
+class OutcomeStore:
+    """Thread-safe; one connection per store, opened on first use."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / FILE
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(_SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    def record(self, model: str, lead_id: str, outcome: int, occurred_at: datetime, snapshot: Snapshot | None) -> dict[str, Any]:
+        """Store (or replace) a lead's outcome; durable when this returns."""
+        row = {
+            "model": model,
+            "lead_id": lead_id,
+            "outcome": int(outcome),
+            "occurred_at": occurred_at.astimezone(timezone.utc).isoformat(timespec="milliseconds"),
+            "recorded_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "features": json.dumps(snapshot.features, separators=(",", ":")) if snapshot else None,
+            "scored_version": snapshot.version if snapshot else None,
+            "scored_at": datetime.fromtimestamp(snapshot.scored_at, timezone.utc).isoformat(timespec="milliseconds") if snapshot else None,
+        }
+        with self._lock:
+            self._db().execute(
+                "INSERT OR REPLACE INTO outcomes VALUES "
+                "(:model, :lead_id, :outcome, :occurred_at, :recorded_at, :features, :scored_version, :scored_at)",
+                row,
+            )
+        return {k: v for k, v in row.items() if k != "features"} | {"with_features": snapshot is not None}
+
+    def get(self, model: str, lead_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            cur = self._db().execute("SELECT * FROM outcomes WHERE model = ? AND lead_id = ?", (model, lead_id))
+            found = cur.fetchone()
+            names = [d[0] for d in cur.description]
+        if found is None:
+            return None
+        row = dict(zip(names, found))
+        row["features"] = json.loads(row["features"]) if row["features"] else None
+        return row
+
+    def counts(self, model: str) -> dict[str, int]:
+        with self._lock:
+            total, with_features, positive = self._db().execute(
+                "SELECT COUNT(*), COUNT(features), COALESCE(SUM(outcome * (features IS NOT NULL)), 0) FROM outcomes WHERE model = ?",
+                (model,),
+            ).fetchone()
+        return {"outcomes": int(total), "with_features": int(with_features), "without_features": int(total - with_features), "positive": int(positive)}
+
+    def training_frame(self, model: str, target: str) -> pd.DataFrame:
+        """Outcomes that have features, as a table of the snapshot's features and ``target``."""
+        with self._lock:
+            rows = self._db().execute(
+                "SELECT lead_id, features, outcome FROM outcomes WHERE model = ? AND features IS NOT NULL ORDER BY lead_id",
+                (model,),
+            ).fetchall()
+        records = [{"id": lead_id, **json.loads(features), target: outcome} for lead_id, features, outcome in rows]
+        return pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["id", target])
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -1,0 +1,220 @@
+"""The models one process serves, loaded lazily, each falling back to its rules when broken.
+
+A worker process owns one ``ModelPool``. Loading happens on first use (or in a warm-up thread
+right after the fork), never in the parent before forking: ONNX Runtime sessions must not cross
+a fork.
+
+Hot reload: at most every ``reload_check_seconds``, ``get`` stats the model's ``champion`` and
+``challenger.json`` pointers (``ml_core.rollout``). When they changed, the new champion (and
+challenger) is loaded and replaces the old ``Served`` entry. A ``Served`` is immutable, so a task
+that got one before the swap finishes on it; every result names the version that produced it. A
+version that fails to load leaves the old one serving: ``on_change`` reports it
+(``reload_failed``), and it is tried again after ``reset_after_seconds``. A model with no version
+loaded at all (missing, or refused at first load) is left to its breaker, whose trial loads the
+champion within ``reset_after_seconds``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from ml_core.breaker import CircuitBreaker, GuardedScorer, Transition
+from ml_core.errors import ArtifactIntegrityError, ModelLoadError, ModelNotFoundError
+from ml_core.fallback import RuleScorer
+from ml_core.onnx_model import OnnxScorer
+from ml_core.registry import CHAMPION_FILE, Registry
+from ml_core.rollout import CHALLENGER_FILE, Challenger, challenger
+from ml_core.spec import ModelSpec
+
+log = logging.getLogger(__name__)
+
+Change = Callable[[str, str, str, str], None]
+"""``on_change(model, what, version, detail)``: ``reloaded``, ``reload_failed``, ``challenger_loaded``, ``challenger_failed``."""
+
+
+@dataclass(frozen=True)
+class LoadedChallenger:
+    state: Challenger
+    scorer: OnnxScorer
+
+
+@dataclass(frozen=True)
+class Served:
+    spec: ModelSpec
+    scorer: GuardedScorer
+    challenger: LoadedChallenger | None = None
+
+    def for_lead(self, lead_id: object) -> GuardedScorer | OnnxScorer:
+        """The champion, or the challenger for a lead in its canary slice."""
+        c = self.challenger
+        if c is not None and isinstance(lead_id, str) and c.state.serves(self.spec.name, lead_id):
+            return c.scorer
+        return self.scorer
+
+    @property
+    def shadow(self) -> OnnxScorer | None:
+        """The challenger when it runs in shadow mode: it scores, its results are never returned."""
+        c = self.challenger
+        return c.scorer if c is not None and c.state.mode == "shadow" else None
+
+
+class ModelPool:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        failure_threshold: int = 5,
+        reset_after_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        on_transition: Transition | None = None,
+        reload_check_seconds: float = 2.0,
+        on_change: Change | None = None,
+    ) -> None:
+        self.registry = registry
+        self.failure_threshold = failure_threshold
+        self.reset_after_seconds = reset_after_seconds
+        self.reload_check_seconds = reload_check_seconds
+        self._clock = clock
+        self._on_transition = on_transition
+        self._on_change = on_change
+        self._served: dict[str, Served] = {}
+        self._pointers: dict[str, tuple[object, ...] | None] = {}
+        self._next_check: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> Served:
+        """The model to serve for ``name``. An unknown model raises ``ModelNotFoundError``."""
+        served = self._served.get(name)
+        if served is None:
+            with self._lock:
+                served = self._served.get(name)
+                if served is None:
+                    served, _ = self._refresh(name, None)
+        elif self._clock() >= self._next_check.get(name, 0.0):
+            with self._lock:
+                served, changes = self._refresh(name, self._served[name])
+            for change in changes:  # outside the lock: a hook may call get() again
+                self._report(name, *change)
+        return served
+
+    def loaded(self) -> dict[str, dict[str, str]]:
+        described = {}
+        for name, s in self._served.items():
+            described[name] = s.scorer.describe()
+            if s.challenger is not None:
+                state = s.challenger.state
+                described[name]["challenger"] = f"{state.version} ({state.mode}{f' {state.percent:g}%' if state.mode == 'canary' else ''})"
+        return described
+
+    def _refresh(self, name: str, served: Served | None) -> tuple[Served, list[tuple[str, str, str]]]:
+        """Load what the pointers name if they changed since last look. Called under the lock."""
+        self._next_check[name] = self._clock() + self.reload_check_seconds
+        signature = self._signature(name)
+        if served is not None and signature == self._pointers.get(name):
+            return served, []
+        self._pointers[name] = signature
+        changes: list[tuple[str, str, str]] = []
+        if served is None:
+            served = self._load(name)
+        else:
+            served = self._reload_champion(name, served, changes)
+        served = self._reload_challenger(name, served, changes)
+        self._served[name] = served
+        return served, changes
+
+    def _reload_champion(self, name: str, served: Served, changes: list[tuple[str, str, str]]) -> Served:
+        try:
+            version = self.registry.champion(name)
+        except ModelNotFoundError:
+            return served
+        primary = served.scorer.primary
+        if primary is None or primary.version == version:
+            # nothing loaded yet (missing or broken): the breaker's trial loads the champion
+            # within reset_after_seconds, and says so in its own events
+            return served
+        try:
+            scorer = self._open(name, version)
+        except Exception as exc:  # noqa: BLE001 - the old version keeps serving; reported, retried later
+            self._pointers[name] = None
+            self._next_check[name] = self._clock() + self.reset_after_seconds
+            changes.append(("reload_failed", version, str(exc)))
+            return served
+        changes.append(("reloaded", version, f"was {primary.version if primary else served.scorer.version}"))
+        return Served(spec=served.spec, scorer=self._guarded(name, served.spec, scorer), challenger=served.challenger)
+
+    def _reload_challenger(self, name: str, served: Served, changes: list[tuple[str, str, str]]) -> Served:
+        try:
+            state = challenger(self.registry, name)
+        except Exception as exc:  # noqa: BLE001 - a bad challenger file must never stop the champion
+            changes.append(("challenger_failed", "?", str(exc)))
+            return replace(served, challenger=None)
+        if state is None or state.mode == "none":
+            return served if served.challenger is None else replace(served, challenger=None)
+        current = served.challenger
+        if current is not None and current.state.version == state.version:
+            return replace(served, challenger=LoadedChallenger(state, current.scorer))
+        try:
+            scorer = self._open(name, state.version)
+        except Exception as exc:  # noqa: BLE001 - the champion serves alone; reported
+            changes.append(("challenger_failed", state.version, str(exc)))
+            return replace(served, challenger=None)
+        changes.append(("challenger_loaded", state.version, state.mode))
+        return replace(served, challenger=LoadedChallenger(state, scorer))
+
+    def _signature(self, name: str) -> tuple[object, ...]:
+        """What identifies the pointers' contents without reading them: inode, size and mtime of each."""
+        signature: list[object] = []
+        for fname in (CHAMPION_FILE, CHALLENGER_FILE):
+            try:
+                st = os.stat(self.registry.root / name / fname)
+                signature.append((st.st_ino, st.st_size, st.st_mtime_ns))
+            except FileNotFoundError:
+                signature.append(None)
+        return tuple(signature)
+
+    def _report(self, name: str, what: str, version: str, detail: str) -> None:
+        level = logging.ERROR if what.endswith("failed") else logging.INFO
+        log.log(level, "model %s: %s %s (%s)", name, what.replace("_", " "), version, detail)
+        if self._on_change is not None:
+            try:
+                self._on_change(name, what, version, detail)
+            except Exception:  # noqa: BLE001 - reporting must never break serving
+                log.exception("model change hook failed")
+
+    def _guarded(self, name: str, spec: ModelSpec, primary: OnnxScorer | None) -> GuardedScorer:
+        breaker = CircuitBreaker(
+            name,
+            failure_threshold=self.failure_threshold,
+            reset_after_seconds=self.reset_after_seconds,
+            clock=self._clock,
+            on_transition=self._on_transition,
+        )
+        return GuardedScorer(breaker, RuleScorer(spec, ""), lambda: self._open(name), primary)
+
+    def _load(self, name: str) -> Served:
+        spec = self.registry.spec(name)
+        scorer = self._guarded(name, spec, None)
+        try:
+            scorer.primary = self._open(name)
+        except Exception as exc:  # noqa: BLE001 - reasons were logged; the breaker retries later
+            scorer.breaker.failed(str(exc), fatal=True)
+        return Served(spec=spec, scorer=scorer)
+
+    def _open(self, name: str, version: str | None = None) -> OnnxScorer:
+        """A version (the champion by default), verified and in an ONNX Runtime session."""
+        try:
+            artifact = self.registry.load(name, version)
+            scorer = OnnxScorer(name, artifact.version, artifact.onnx)
+        except (ModelNotFoundError, ArtifactIntegrityError) as exc:
+            log.error("model %s refused, serving rule-based fallback: %s", name, exc)
+            raise
+        except Exception as exc:
+            log.exception("model %s failed to load, serving rule-based fallback", name)
+            raise ModelLoadError(name, exc.__class__.__name__) from None
+        log.info("model %s version %s loaded", name, artifact.version)
+        return scorer

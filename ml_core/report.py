@@ -1,0 +1,134 @@
+"""A short report beside each registered version: plots people can look at, and the headline numbers.
+
+    report.md                 what the version is, its gates, and the comparison with the champion it challenged
+    report.json               the same numbers, for tools
+    report_roc.png            ROC curve on the held-out rows (the champion's too, when there was one)
+    report_calibration.png    predicted probability against observed rate, ten bins
+    report_scores.png         held-out score distribution by outcome, with the hot/warm/cold cut-offs
+    report_importance.png     permutation importance (held-out AUC lost when a column is shuffled)
+
+Rendered headless (matplotlib's Agg backend) into bytes, so they are written into the staging
+directory with the rest of the version and checksummed in its card.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+from sklearn.calibration import calibration_curve
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import roc_curve
+
+from ml_core.spec import ModelSpec
+
+FILES = ("report.md", "report.json", "report_roc.png", "report_calibration.png", "report_scores.png", "report_importance.png")
+_IMPORTANCE_ROWS = 2000
+
+
+def render(
+    spec: ModelSpec,
+    model: Any,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    proba: np.ndarray,
+    headline: dict[str, Any],
+    champion_proba: np.ndarray | None = None,
+    seed: int = 42,
+) -> dict[str, bytes]:
+    """Every report file, as bytes. ``headline`` holds the numbers (metrics, gates, comparison)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    importance = _importance(spec, model, X_test, y_test, seed)
+    files = {
+        "report_roc.png": _roc(plt, y_test, proba, champion_proba, headline),
+        "report_calibration.png": _calibration(plt, y_test, proba),
+        "report_scores.png": _scores(plt, spec, y_test, proba),
+        "report_importance.png": _importance_plot(plt, importance),
+    }
+    numbers = {**headline, "top_features": importance[:10]}
+    files["report.json"] = json.dumps(numbers, indent=2).encode()
+    files["report.md"] = _markdown(spec, numbers).encode()
+    return files
+
+
+def _png(plt: Any, fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _roc(plt: Any, y: np.ndarray, p: np.ndarray, champion: np.ndarray | None, headline: dict[str, Any]) -> bytes:
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fpr, tpr, _ = roc_curve(y, p)
+    ax.plot(fpr, tpr, label=f"{headline.get('version', 'this version')} (AUC {headline.get('roc_auc', float('nan')):.3f})")
+    if champion is not None:
+        cfpr, ctpr, _ = roc_curve(y, champion)
+        ax.plot(cfpr, ctpr, linestyle="--", label=f"champion {headline.get('champion', '')}")
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, held-out rows")
+    ax.legend(loc="lower right", fontsize=8)
+    return _png(plt, fig)
+
+
+def _calibration(plt: Any, y: np.ndarray, p: np.ndarray) -> bytes:
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    observed, predicted = calibration_curve(y, p, n_bins=10, strategy="quantile")
+    ax.plot(predicted, observed, marker="o")
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8)
+    ax.set(xlabel="predicted probability", ylabel="observed rate", title="Calibration (deciles)")
+    return _png(plt, fig)
+
+
+def _scores(plt: Any, spec: ModelSpec, y: np.ndarray, p: np.ndarray) -> bytes:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    bins = np.linspace(0, 100, 41)
+    ax.hist(p[y == 0] * 100, bins=bins, alpha=0.6, label=f"{spec.target} = 0")
+    ax.hist(p[y == 1] * 100, bins=bins, alpha=0.6, label=f"{spec.target} = 1")
+    for cut, name in ((spec.bands.warm, "warm"), (spec.bands.hot, "hot")):
+        ax.axvline(cut, color="black", linestyle=":")
+        ax.text(cut + 1, ax.get_ylim()[1] * 0.9, name, fontsize=8)
+    ax.set(xlabel="score", ylabel="held-out leads", title="Score distribution across the label bands")
+    ax.legend(fontsize=8)
+    return _png(plt, fig)
+
+
+def _importance(spec: ModelSpec, model: Any, X: np.ndarray, y: np.ndarray, seed: int) -> list[dict[str, Any]]:
+    rows = slice(0, min(len(y), _IMPORTANCE_ROWS))
+    result = permutation_importance(model, X[rows], y[rows], scoring="roc_auc", n_repeats=3, random_state=seed)
+    order = np.argsort(-result.importances_mean)
+    return [{"column": spec.columns[j], "auc_drop": round(float(result.importances_mean[j]), 5)} for j in order]
+
+
+def _importance_plot(plt: Any, importance: list[dict[str, Any]]) -> bytes:
+    top = importance[:10][::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(top) + 1))
+    ax.barh([t["column"] for t in top], [t["auc_drop"] for t in top])
+    ax.set(xlabel="held-out AUC lost when shuffled", title="Top feature importances")
+    return _png(plt, fig)
+
+
+def _markdown(spec: ModelSpec, n: dict[str, Any]) -> str:
+    lines = [f"# {spec.name} {n.get('version', '')}", "", f"- family: {n.get('family')}", f"- training data: {n.get('data')}"]
+    for key in ("holdout", "roc_auc", "log_loss", "brier"):
+        if key in n:
+            lines.append(f"- held-out {key}: {n[key]}")
+    for gate in n.get("gates", []):
+        lines.append(f"- gate {gate['name']}: {'pass' if gate['passed'] else 'FAIL'} ({gate['detail']})")
+    if n.get("comparison"):
+        c = n["comparison"]
+        lines += ["", f"## Against champion {c['champion']}", "",
+                  f"Same {c['rows']} held-out rows: {spec.metric} {c['candidate']:.4f} against {c['champion_metric']:.4f} "
+                  f"(change {c['change']:+.4f}, tolerance {c['tolerance']})."]
+    if n.get("optimization"):
+        lines += ["", "## Served artifact", "", f"{n['optimization'].get('kind')}: {n['optimization'].get('reason')}"]
+    lines += ["", "## Top features (held-out AUC lost when shuffled)", ""]
+    lines += [f"- {t['column']}: {t['auc_drop']}" for t in n.get("top_features", [])]
+    lines += ["", "Plots: report_roc.png, report_calibration.png, report_scores.png, report_importance.png", ""]
+    return "\n".join(lines)

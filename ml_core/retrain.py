@@ -1,0 +1,170 @@
+"""Retraining: recorded outcomes (plus the base data set while they are few) -> a gated challenger.
+
+The training set: every recorded outcome that has the features its lead was scored with
+(``ml_core.outcomes``). While there are fewer than ``min_outcomes`` of them, the base data set
+(``base_rows`` synthetic rows, or the table at ``base_data``) is added, so a handful of labels
+cannot produce a model fitted on noise; from ``min_outcomes`` on, outcomes alone are the truth.
+
+Gates, all evaluated, all reported with their numbers, all required:
+
+    quality_gate   held-out metric of the artifact that would serve >= the spec's ``quality_gate``
+    onnx_parity    max |ONNX - native| probability on the held-out rows <= the parity tolerance
+    champion       the same metric, on the same held-out rows, >= champion's - ``champion_tolerance``
+
+A model that passes is registered (staged, then renamed: a retrain that dies midway leaves no
+version) as the challenger, or as champion when the model has none. One that fails is not
+registered; the refusal, with the numbers, goes to the model's history and to the caller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml_core import drift, report, rollout, synthetic
+from ml_core.dataset import read_table, training_set
+from ml_core.errors import LeadscoreError, ModelNotFoundError, RegistrationRefusedError
+from ml_core.featurizers import featurize_table
+from ml_core.onnx_model import OnnxScorer
+from ml_core.optimize import Optimized, Tolerance, optimize
+from ml_core.outcomes import OutcomeStore
+from ml_core.registry import ONNX_FILE, Registry
+from ml_core.training import TrainedModel, fit, metric_value
+
+FULL_ONNX_FILE, PROFILE_FILE = "model.full.onnx", "profile.json"
+
+
+@dataclass(frozen=True)
+class RetrainPolicy:
+    min_outcomes: int = 2000
+    base_rows: int = 20_000
+    base_data: Path | None = None
+    folds: int = 5
+    seed: int = 42
+    holdout: float = 0.2
+    parity_tolerance: float = 1e-4
+    champion_tolerance: float = 0.005
+    optimize: Tolerance = field(default_factory=Tolerance)
+    challenger_mode: rollout.Mode = "shadow"
+
+
+def training_data(spec: Any, store: OutcomeStore, policy: RetrainPolicy) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The table to train on and what it is made of (the rule in this module's docstring)."""
+    outcomes = store.training_frame(spec.name, spec.target)
+    counts = store.counts(spec.name)
+    composition: dict[str, Any] = {"outcomes": len(outcomes), "outcomes_without_features": counts["without_features"]}
+    if len(outcomes) >= policy.min_outcomes:
+        return outcomes, {**composition, "base": 0, "rule": f"outcomes only (>= {policy.min_outcomes})"}
+    if policy.base_data is not None:
+        base, source = read_table(Path(policy.base_data)), Path(policy.base_data).name
+    else:
+        # another seed than first training's: rows the champion never saw, so the comparison is fair
+        seed = policy.seed + 1
+        base, source = synthetic.generate(spec.name, policy.base_rows, seed), f"synthetic(rows={policy.base_rows}, seed={seed})"
+    base = featurize_table(spec, base)
+    keep = [c for c in base.columns if c in spec.feature_names or c == spec.target]
+    frame = pd.concat([outcomes.drop(columns="id", errors="ignore"), base[keep]], ignore_index=True)
+    return frame, {**composition, "base": len(base), "base_source": source, "rule": f"outcomes + base (< {policy.min_outcomes} outcomes)"}
+
+
+def retrain(registry: Registry, store: OutcomeStore, name: str, policy: RetrainPolicy) -> dict[str, Any]:
+    """Fit, gate, register. Returns ``{"status": "registered", "role": ..., "version", "gates", ...}``;
+    raises ``RegistrationRefusedError`` (every failed gate with its numbers) when a gate fails."""
+    spec = registry.spec(name)
+    frame, composition = training_data(spec, store, policy)
+    source = f"{composition['rule']}: {composition['outcomes']} outcomes + {composition['base']} base rows"
+    trained = fit(spec, training_set(spec, frame, source), seed=policy.seed, folds=policy.folds,
+                  holdout=policy.holdout, parity_tolerance=policy.parity_tolerance)
+    optimized = optimize(trained, policy.optimize, policy.seed)
+    split = trained.split
+    served_p = OnnxScorer(name, "candidate", optimized.onnx).predict_proba(split.X_test.astype(np.float32))
+    candidate = metric_value(spec, split.y_test, served_p)
+    champion_version, champion_p = _champion_on(registry, name, split.X_test)
+    gates, comparison = _gates(spec, trained, candidate, champion_version, champion_p, policy)
+    failures = [g["detail"] for g in gates if not g["passed"]]
+    if failures:
+        rollout.record(registry, name, "retrain_refused", gates=gates, training_set=composition)
+        raise RegistrationRefusedError(name, failures)
+    headline = {"family": trained.family, "data": source, **trained.metrics, "served_metric": round(candidate, 5),
+                "gates": gates, "comparison": comparison, "optimization": optimized.card, "champion": champion_version}
+    files, extra = version_files(trained, optimized, headline, champion_p)
+    version = registry.register(
+        dataclasses.replace(trained, onnx=optimized.onnx, model=optimized.model),
+        champion=champion_version is None,
+        extra_files=files,
+        card_extra={**extra, "gates": gates, "comparison": comparison, "training_set": composition, "served_metric": round(candidate, 5)},
+    )
+    rollout.record(registry, name, "retrained", version=version, gates=gates, training_set=composition)
+    if champion_version is None:
+        role = "champion"
+        rollout.record(registry, name, "promoted", version=version, previous=None, mode="first version")
+    else:
+        role = "challenger"
+        rollout.set_challenger(registry, name, version, policy.challenger_mode)
+    return {"status": "registered", "model": name, "version": version, "role": role, "gates": gates,
+            "training_set": composition, "optimization": optimized.card, "comparison": comparison}
+
+
+def version_files(
+    trained: TrainedModel, optimized: Optimized | None, headline: dict[str, Any], champion_p: np.ndarray | None
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """Files registered beside the model (drift profile, report, the full artifact when an optimized
+    one serves) and the card entries that describe them."""
+    split = trained.split
+    served_onnx = optimized.onnx if optimized else trained.onnx
+    served_model = optimized.model if optimized else trained.model
+    served_p = OnnxScorer(trained.spec.name, "report", served_onnx).predict_proba(split.X_test.astype(np.float32))
+    files = {PROFILE_FILE: json.dumps(drift.profile(trained.spec, split.X_train, served_p)).encode()}
+    files.update(report.render(trained.spec, served_model, split.X_test, split.y_test, served_p, headline, champion_p))
+    extra: dict[str, Any] = {"report": list(report.FILES), "profile": PROFILE_FILE}
+    if optimized is not None:
+        extra["optimization"] = optimized.card
+        if optimized.served:
+            files[FULL_ONNX_FILE] = trained.onnx
+            extra["served_file"] = f"{ONNX_FILE} ({optimized.kind}); full model in {FULL_ONNX_FILE}"
+    return files, extra
+
+
+def _champion_on(registry: Registry, name: str, X: np.ndarray) -> tuple[str | None, np.ndarray | None]:
+    """The champion's served probabilities on X; ``(None, None)`` when there is none."""
+    try:
+        artifact = registry.load(name)
+    except ModelNotFoundError:
+        return None, None
+    except LeadscoreError:
+        # a champion that no longer loads cannot be compared: the gate says so and passes
+        return registry.champion(name), None
+    return artifact.version, OnnxScorer(name, artifact.version, artifact.onnx).predict_proba(X.astype(np.float32))
+
+
+def _gates(
+    spec: Any, trained: TrainedModel, candidate: float, champion: str | None, champion_p: np.ndarray | None, policy: RetrainPolicy
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    m = trained.metrics
+    gates = [
+        {"name": "quality_gate", "passed": candidate >= spec.quality_gate, "value": round(candidate, 5), "threshold": spec.quality_gate,
+         "detail": f"quality gate: held-out {spec.metric} {candidate:.4f} {'>=' if candidate >= spec.quality_gate else '<'} {spec.quality_gate:.4f}"},
+        {"name": "onnx_parity", "passed": m["parity_max_abs_diff"] <= policy.parity_tolerance, "value": m["parity_max_abs_diff"],
+         "threshold": policy.parity_tolerance,
+         "detail": f"ONNX parity: max |onnx - native| {m['parity_max_abs_diff']:.2e} (tolerance {policy.parity_tolerance:.0e})"},
+    ]
+    if champion is None:
+        return gates + [{"name": "champion", "passed": True, "value": None, "threshold": None, "detail": "champion: none registered yet"}], None
+    if champion_p is None:
+        return gates + [{"name": "champion", "passed": True, "value": None, "threshold": None,
+                         "detail": f"champion: {champion} does not load, nothing to compare with"}], None
+    y = trained.split.y_test
+    theirs = metric_value(spec, y, champion_p)
+    floor = theirs - policy.champion_tolerance
+    passed = candidate >= floor
+    comparison = {"champion": champion, "champion_metric": round(theirs, 5), "candidate": round(candidate, 5),
+                  "change": round(candidate - theirs, 5), "tolerance": policy.champion_tolerance, "rows": int(len(y)), "metric": spec.metric}
+    detail = (f"champion: {spec.metric} {candidate:.4f} against champion {champion}'s {theirs:.4f} on the same {len(y)} held-out rows "
+              f"(change {candidate - theirs:+.4f}, {'within' if passed else 'beyond'} tolerance {policy.champion_tolerance})")
+    return gates + [{"name": "champion", "passed": passed, "value": round(candidate, 5), "threshold": round(floor, 5), "detail": detail}], comparison

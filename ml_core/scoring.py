@@ -1,0 +1,133 @@
+"""Turn leads into scored results with whichever scorer serves the model (ONNX or rules)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from ml_core.errors import InvalidBatchError
+from ml_core.features import Encoded, encode_leads
+from ml_core.spec import ModelSpec
+
+DEFAULT_CONFIDENCE_THRESHOLD = 0.85
+"""Matches ``Settings.default_confidence_threshold``; services pass the setting explicitly."""
+
+
+class Scorer(Protocol):
+    name: str
+    version: str
+    served_by: str
+    reason: str
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
+
+
+def route(scorer: Scorer, X: np.ndarray) -> tuple[np.ndarray, Scorer]:
+    """Probabilities for X and the scorer that produced them: a breaker-guarded scorer
+    (``ml_core.breaker``) may have answered with its rules instead of its model."""
+    guarded = getattr(scorer, "route", None)
+    return guarded(X) if guarded is not None else (scorer.predict_proba(X), scorer)
+
+
+def confidence(probability: np.ndarray) -> np.ndarray:
+    """How far a probability is from a coin toss: ``max(p, 1 - p)``, from 0.5 to 1.
+
+    A lead at p = 0.93 or p = 0.07 is a confident call; one at p = 0.5 is not.
+    """
+    return np.maximum(probability, 1.0 - probability)
+
+
+def escalation_threshold(spec: ModelSpec, default: float) -> float:
+    """The spec's ``confidence_threshold``, else ``default``: below it a lead is escalated."""
+    return spec.confidence_threshold if spec.confidence_threshold is not None else default
+
+
+def score_one(
+    spec: ModelSpec,
+    scorer: Scorer,
+    lead: Any,
+    *,
+    unknown_fields: Literal["reject", "ignore"] = "reject",
+    default_confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
+) -> dict[str, Any]:
+    """Score one lead, or raise ``InvalidLeadError`` naming its id, fields and problems."""
+    return score_one_encoded(
+        spec, scorer, lead, unknown_fields=unknown_fields, default_confidence_threshold=default_confidence_threshold
+    )[0]
+
+
+def score_one_encoded(
+    spec: ModelSpec,
+    scorer: Scorer,
+    lead: Any,
+    *,
+    unknown_fields: Literal["reject", "ignore"] = "reject",
+    default_confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """``score_one``, also returning the lead's encoded float32 row (what the prediction cache keys on)."""
+    started = time.perf_counter()
+    encoded = encode_leads(spec, [lead], unknown_fields)
+    if encoded.errors:
+        raise encoded.errors[0].to_exception()
+    return score_encoded(spec, scorer, encoded, default_confidence_threshold, started)[0], encoded.X[0]
+
+
+def score_batch(
+    spec: ModelSpec,
+    scorer: Scorer,
+    leads: Sequence[Any],
+    *,
+    unknown_fields: Literal["reject", "ignore"] = "reject",
+    max_batch_size: int | None = None,
+    default_confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
+) -> list[dict[str, Any]]:
+    """One result per lead, in input order: a score, or the lead's validation error."""
+    started = time.perf_counter()
+    if not isinstance(leads, (list, tuple)):
+        raise InvalidBatchError("leads must be a JSON array")
+    if max_batch_size is not None and len(leads) > max_batch_size:
+        raise InvalidBatchError(f"{len(leads)} leads exceed max_batch_size={max_batch_size}; use bulk scoring")
+    return score_encoded(spec, scorer, encode_leads(spec, leads, unknown_fields), default_confidence_threshold, started)
+
+
+def score_encoded(
+    spec: ModelSpec,
+    scorer: Scorer,
+    encoded: Encoded,
+    default_confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
+    started: float | None = None,
+) -> list[dict[str, Any]]:
+    """One result per input lead of ``encoded``: a score, or the lead's validation error."""
+    started = time.perf_counter() if started is None else started
+    threshold = escalation_threshold(spec, default_confidence_threshold)
+    results: list[dict[str, Any]] = [{} for _ in range(encoded.n_input)]
+    for error in encoded.errors:
+        results[error.index] = error.to_json()
+    if encoded.ids:
+        raw, used = route(scorer, encoded.X)
+        p = np.clip(raw, 0.0, 1.0)
+        scores = np.round(p * 100.0, 2)
+        labels = np.where(scores >= spec.bands.hot, "hot", np.where(scores >= spec.bands.warm, "warm", "cold"))
+        conf = confidence(p)
+        latency_ms = round((time.perf_counter() - started) * 1000.0, 3)
+        common = {
+            "model": spec.name,
+            "model_version": used.version,
+            "served_by": used.served_by,
+            **({"fallback_reason": used.reason} if used.served_by == "fallback" else {}),
+            "latency_ms": latency_ms,
+        }
+        for k, (i, lead_id) in enumerate(zip(encoded.index, encoded.ids)):
+            results[i] = {
+                "lead_id": lead_id,
+                "score": float(scores[k]),
+                "probability": round(float(p[k]), 6),
+                "label": str(labels[k]),
+                "confidence": round(float(conf[k]), 6),
+                "escalated": bool(conf[k] < threshold),
+                **common,
+            }
+    return results

@@ -1,0 +1,77 @@
+# Shared by scripts/run and scripts/test: a virtual environment and a reachable Redis.
+# shellcheck shell=bash
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+setup_venv() {  # setup_venv [extras]: create .venv and install the project (again only when pyproject.toml changed)
+  local extras=${1:-}
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "leadscore needs Python 3.11+"' || exit 1
+    "$PYTHON" -m venv "$VENV" || { echo "could not create a virtual environment: on Debian, apt-get install python3-venv" >&2; exit 1; }
+  fi
+  local stamp="$VENV/.leadscore-installed" want
+  want="$(sha256sum pyproject.toml | cut -c1-64)${extras}"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet -e ".${extras:+[$extras]}"
+    echo "$want" > "$stamp"
+  fi
+}
+
+apt_install() {  # apt_install PACKAGE: install a Debian package where that is permitted (root with apt-get)
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 || return 1
+  echo "installing $1 with apt-get..."
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1") >/dev/null
+}
+
+redis_reachable() {  # redis_reachable URL
+  "$VENV/bin/python" - "$1" <<'PY' >/dev/null 2>&1
+import sys, redis
+redis.Redis.from_url(sys.argv[1], socket_connect_timeout=2).ping()
+PY
+}
+
+ensure_redis() {  # ensure_redis URL: use a running Redis, else start a local one, else say what to do
+  local url=$1
+  redis_reachable "$url" && return 0
+  case "$url" in
+    redis://127.0.0.1*|redis://localhost*|redis://:*@127.0.0.1*|redis://:*@localhost*) ;;
+    *) echo "Redis at ${url%%@*}... is not reachable, and it is not local, so it cannot be started here." >&2; exit 1 ;;
+  esac
+  if ! command -v redis-server >/dev/null 2>&1 && ! apt_install redis-server; then
+    echo "No Redis is reachable and redis-server is not installed. Install it (sudo apt-get install redis-server)" >&2
+    echo "or point LEADSCORE_BROKER_URL, LEADSCORE_RESULT_BACKEND and LEADSCORE_CACHE_URL at a Redis server." >&2
+    exit 1
+  fi
+  local port
+  port=$(echo "$url" | sed -E 's#^redis://([^@]*@)?[^:/]+:?([0-9]*).*#\2#')
+  mkdir -p .run/redis
+  # Append-only, fsync every second, never evict: broker keys must survive restarts and pressure.
+  redis-server --daemonize yes --bind 127.0.0.1 --port "${port:-6379}" --dir "$PWD/.run/redis" \
+    --appendonly yes --appendfsync everysec --maxmemory-policy noeviction --logfile "$PWD/.run/redis/redis.log"
+  for _ in $(seq 50); do redis_reachable "$url" && { echo "started redis-server on port ${port:-6379}"; return 0; }; sleep 0.1; done
+  echo "redis-server did not come up; see .run/redis/redis.log" >&2
+  exit 1
+}
+
+amqp_reachable() {  # amqp_reachable URL
+  "$VENV/bin/python" - "$1" <<'PY' >/dev/null 2>&1
+import sys, kombu
+with kombu.Connection(sys.argv[1], connect_timeout=3) as conn:
+    conn.ensure_connection(max_retries=1)
+PY
+}
+
+ensure_rabbitmq() {  # ensure_rabbitmq URL: use a running RabbitMQ, else start (or apt-get install) a local one
+  local url=$1
+  amqp_reachable "$url" && return 0
+  if ! command -v rabbitmq-server >/dev/null 2>&1 && ! apt_install rabbitmq-server; then
+    echo "RabbitMQ at ${url%%@*}... is not reachable and rabbitmq-server is not installed." >&2
+    exit 1
+  fi
+  rabbitmq-server -detached >/dev/null 2>&1 || true
+  for _ in $(seq 120); do amqp_reachable "$url" && { echo "started rabbitmq-server"; return 0; }; sleep 1; done
+  echo "rabbitmq-server did not come up" >&2
+  exit 1
+}

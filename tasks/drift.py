@@ -1,0 +1,63 @@
+"""The daily drift check: the champion's training data against the recent scored traffic.
+
+For each model with a champion: its ``profile.json`` (``ml_core.drift``, checksummed in the card)
+against the drift sample (``tasks/snapshots.py``: the last ``drift_sample_size`` leads the
+model scored, features and probability). PSI per feature and of the scores; above
+``drift_psi_threshold`` a ``model.drift`` event, and with ``drift_retrain`` a ``retrain`` of
+that model. Too little traffic (< ``drift_min_samples``) decides nothing and says so.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+from celery import current_app, shared_task
+
+from ml_core import drift
+from ml_core.errors import ArtifactIntegrityError, LeadscoreError, ModelNotFoundError
+from ml_core.features import encode_leads
+from ml_core.registry import Registry
+from ml_core.retrain import PROFILE_FILE
+from ml_core.settings import get_settings
+from ml_core.spec import available_models
+from tasks.retrain import RETRAIN_TASK
+from tasks.worker import publish_model_event, snapshots
+
+
+@shared_task(name="leadscore.drift_check", acks_late=True, throws=(LeadscoreError,))
+def drift_check(models: list[str] | None = None) -> dict[str, Any]:
+    """PSI per feature and of the score distribution for ``models`` (default: every model)."""
+    settings = get_settings()
+    registry = Registry(settings.models_dir)
+    report: dict[str, Any] = {}
+    for name in models or available_models(settings.models_dir):
+        report[name] = check_model(registry, name)
+    return report
+
+
+def check_model(registry: Registry, name: str) -> dict[str, Any]:
+    settings = get_settings()
+    try:
+        version = registry.champion(name)
+        reference = json.loads(registry.verified_file(name, version, PROFILE_FILE))
+    except ModelNotFoundError:
+        return {"skipped": "no champion"}
+    except ArtifactIntegrityError as exc:
+        return {"skipped": f"no usable drift profile: {exc}"}
+    spec = registry.spec(name)
+    sample = snapshots().drift_sample(name)
+    if len(sample) < settings.drift_min_samples:
+        return {"version": version, "skipped": f"{len(sample)} recent scored leads < drift_min_samples {settings.drift_min_samples}"}
+    encoded = encode_leads(spec, [{"id": str(i), **f} for i, (f, _) in enumerate(sample)], "ignore")
+    proba = np.array([sample[i][1] for i in encoded.index], dtype=np.float64)
+    result = {"version": version, **drift.check(spec, reference, encoded.X, proba, settings.drift_psi_threshold)}
+    if result["drifted"]:
+        worst = sorted(result["features"].items(), key=lambda kv: -kv[1])[:3]
+        detail = f"score PSI {result['score']}, worst features {worst}, threshold {result['threshold']}"
+        publish_model_event("model.drift", name, version, detail)
+        if settings.drift_retrain:
+            current_app.send_task(RETRAIN_TASK, args=[name], queue=settings.training_queue)
+            result["retrain_sent"] = True
+    return result

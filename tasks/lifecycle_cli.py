@@ -1,0 +1,124 @@
+"""``leadscore`` commands of the model lifecycle: outcomes, retraining, rollout, history, reports, drift.
+
+Commands that change something send the task to the training queue and wait for its result, so
+the change happens where the models directory and the outcome store live, with its event and its
+history entry; ``history`` and ``report`` only read the models directory.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from ml_core import rollout
+from ml_core.errors import LeadscoreError
+from ml_core.registry import Registry
+from ml_core.settings import get_settings
+
+TIMEOUT = click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the training worker.")
+
+
+def _run(task: str, *args: Any, timeout: float, **kwargs: Any) -> Any:
+    from tasks import app
+
+    try:
+        return app.send_task(task, args=list(args), kwargs=kwargs).get(timeout=timeout)
+    except LeadscoreError as exc:
+        click.echo(f"{exc.__class__.__name__}: {exc}", err=True)
+        sys.exit(2)
+
+
+def _echo(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+@click.command()
+@click.argument("lead_id")
+@click.argument("outcome", type=click.Choice(["1", "0", "true", "false"]))
+@click.argument("occurred_at")
+@click.option("--model", default="lead_scorer", show_default=True)
+@TIMEOUT
+def outcome(lead_id: str, outcome: str, occurred_at: str, model: str, timeout: float) -> None:
+    """Record OUTCOME (1/true: converted or churned) of LEAD_ID at OCCURRED_AT (ISO 8601 with a timezone)."""
+    _echo(_run("leadscore.record_outcome", lead_id, outcome in ("1", "true"), occurred_at, model=model, timeout=timeout))
+
+
+@click.command()
+@click.argument("model")
+@click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait for the retrain.")
+def retrain(model: str, timeout: float) -> None:
+    """Retrain MODEL from its outcomes; a model that passes every gate becomes the challenger."""
+    _echo(_run("leadscore.retrain", model, timeout=timeout))
+
+
+@click.command("rollout")
+@click.argument("model")
+@click.argument("mode", type=click.Choice(list(rollout.MODES)))
+@click.option("--percent", default=10.0, show_default=True, help="Canary: share of leads the challenger serves.")
+@TIMEOUT
+def set_rollout(model: str, mode: str, percent: float, timeout: float) -> None:
+    """Put MODEL's challenger in shadow, canary (--percent of leads, by lead id) or none."""
+    _echo(_run("leadscore.set_rollout", model, mode, percent, timeout=timeout))
+
+
+@click.command()
+@click.argument("model")
+@TIMEOUT
+def promote(model: str, timeout: float) -> None:
+    """Make MODEL's challenger the champion (workers serve it within reload_check_seconds)."""
+    _echo(_run("leadscore.promote", model, timeout=timeout))
+
+
+@click.command()
+@click.argument("model")
+@TIMEOUT
+def rollback(model: str, timeout: float) -> None:
+    """Return MODEL to the champion before the current one."""
+    _echo(_run("leadscore.rollback", model, timeout=timeout))
+
+
+@click.command()
+@click.argument("model")
+def history(model: str) -> None:
+    """MODEL's history: retrains (with their gates), challengers, modes, promotions, rollbacks."""
+    registry = Registry(get_settings().models_dir)
+    for entry in rollout.history(registry, model):
+        click.echo(json.dumps(entry))
+
+
+@click.command()
+@click.argument("model")
+@click.argument("version", required=False)
+def report(model: str, version: str | None) -> None:
+    """Where MODEL's version report is (the champion's by default), and its headline numbers."""
+    registry = Registry(get_settings().models_dir)
+    try:
+        version = version or registry.champion(model)
+        card = registry.card(model, version)
+    except LeadscoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    where = registry.version_dir(model, version)
+    if not (where / "report.md").exists():
+        raise click.ClickException(f"{model} {version} has no report (registered before reports existed)")
+    m = card["metrics"]
+    click.echo(f"{model} {version}: {where / 'report.md'} (plots: {', '.join(f for f in card.get('report', []) if f.endswith('.png'))})")
+    click.echo(f"  family {card['family']}, held-out {m['metric']} {m['holdout']:.4f}, AUC {m['roc_auc']:.4f}, "
+               f"log loss {m['log_loss']:.4f}, Brier {m['brier']:.4f}, {m['holdout_rows']} rows; data {card['data']['source']}")
+    for gate in card.get("gates", []):
+        click.echo(f"  gate {gate['name']}: {'pass' if gate['passed'] else 'FAIL'}: {gate['detail']}")
+    if card.get("optimization"):
+        click.echo(f"  served artifact: {card['optimization']['kind']}: {card['optimization']['reason']}")
+
+
+@click.command()
+@click.argument("models", nargs=-1)
+@TIMEOUT
+def drift(models: tuple[str, ...], timeout: float) -> None:
+    """Run the drift check now for MODELS (default: every model)."""
+    _echo(_run("leadscore.drift_check", list(models) or None, timeout=timeout))
+
+
+COMMANDS = (outcome, retrain, set_rollout, promote, rollback, history, report, drift)

@@ -1,0 +1,44 @@
+"""Outcome tasks: record what happened to a lead, with the features it was scored on.
+
+``record_outcome`` runs on the training queue, on the host whose ``data_dir`` holds the outcome
+store (the one that retrains): the outcome is durable (fsynced in SQLite) when its result comes
+back. Until then it is a task message, which ``acks_late`` redelivers if the worker dies;
+recording twice stores the same row.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from celery import shared_task
+
+from ml_core.errors import LeadscoreError
+from ml_core.outcomes import OutcomeStore, parse_outcome, snapshot_before
+from ml_core.settings import get_settings
+from tasks.worker import snapshots
+
+DEFAULT_MODEL = "lead_scorer"
+
+
+@cache
+def outcome_store() -> OutcomeStore:
+    """This process's connection to the outcome store, opened on first use (after the fork)."""
+    return OutcomeStore(get_settings().data_dir)
+
+
+@shared_task(name="leadscore.record_outcome", acks_late=True, throws=(LeadscoreError,))
+def record_outcome(lead_id: str, outcome: bool | int, occurred_at: str, model: str = DEFAULT_MODEL) -> dict[str, Any]:
+    """Store a lead's outcome (converted or not; for churn, churned or not) with the features of
+    its last score at or before ``occurred_at`` (ISO 8601 with a timezone). ``with_features`` says
+    whether such a score was found; without one the label is kept but not trained on."""
+    lead_id, label, when = parse_outcome(lead_id, outcome, occurred_at)
+    chosen = snapshot_before(snapshots().of(model, lead_id), when)
+    return outcome_store().record(model, lead_id, label, when, chosen)
+
+
+@shared_task(name="leadscore.outcome_status", acks_late=True, throws=(LeadscoreError,))
+def outcome_status(model: str = DEFAULT_MODEL, lead_id: str | None = None) -> dict[str, Any]:
+    """Counts of recorded outcomes for ``model`` and, given ``lead_id``, that lead's row."""
+    store = outcome_store()
+    return {"model": model, **store.counts(model), **({"lead": store.get(model, lead_id)} if lead_id else {})}

@@ -1,0 +1,46 @@
+"""Rollout tasks: challenger modes, promotion and rollback, on the training queue.
+
+Each changes the pointers in the models directory (``ml_core.rollout``), appends to the model's
+history and publishes an event; running workers pick the change up within
+``reload_check_seconds`` (``ml_core.pool``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from ml_core import rollout
+from ml_core.errors import LeadscoreError
+from ml_core.registry import Registry
+from ml_core.settings import get_settings
+from tasks.worker import publish_model_event as publish
+
+
+def _registry() -> Registry:
+    return Registry(get_settings().models_dir)
+
+
+@shared_task(name="leadscore.set_rollout", acks_late=True, throws=(LeadscoreError,))
+def set_rollout(model: str, mode: str, percent: float = 0.0) -> dict[str, Any]:
+    """Put the challenger in ``shadow``, ``canary`` (``percent`` of leads) or ``none``."""
+    entry = rollout.set_mode(_registry(), model, mode, percent)  # type: ignore[arg-type]
+    publish("model.rollout", model, entry["version"], f"{mode} {entry['percent']:g}%" if mode == "canary" else mode)
+    return entry
+
+
+@shared_task(name="leadscore.promote", acks_late=True, throws=(LeadscoreError,))
+def promote(model: str) -> dict[str, Any]:
+    """The challenger becomes champion (refused if its files fail their checksums or do not load)."""
+    entry = rollout.promote(_registry(), model)
+    publish("model.promoted", model, entry["version"], f"previous champion {entry['previous']}")
+    return entry
+
+
+@shared_task(name="leadscore.rollback", acks_late=True, throws=(LeadscoreError,))
+def rollback(model: str) -> dict[str, Any]:
+    """Return to the champion before the current one."""
+    entry = rollout.rollback(_registry(), model)
+    publish("model.rolled_back", model, entry["version"], f"from {entry['previous']}")
+    return entry

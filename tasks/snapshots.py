@@ -1,0 +1,103 @@
+"""What the lifecycle needs from each score, written off the scoring path.
+
+    leadscore:snapshots:{<model>}:<lead id>   list, newest first: {"v": version, "ts": epoch s, "f": features}
+                                              capped at ``snapshot_history``, expires ``snapshot_ttl_days``
+                                              after the lead's last score
+    leadscore:drift:{<model>}:sample          list, newest first: {"p": probability, "f": features},
+                                              the last ``drift_sample_size`` scored leads
+    leadscore:events:model.shadow             stream: champion and shadow challenger on the same lead
+
+Snapshots are what ``record_outcome`` stores with a label (no training/serving skew); the drift
+sample is what ``drift_check`` compares with the champion's training data. Both live in the
+non-evicting Redis of ``snapshots_url`` (default: ``lock_url``'s, on the broker instance), never
+in the evicting cache. A background writer (``WriteBehind``) flushes them in one pipeline per
+batch, so scoring never waits; a Redis outage only loses snapshots of that moment (an outcome for
+such a lead is still recorded, without features).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from ml_core.outcomes import Snapshot
+from ml_core.settings import Settings
+from tasks.events import EventStreams
+from tasks.optional_redis import OptionalRedis
+from tasks.write_behind import WriteBehind
+
+log = logging.getLogger(__name__)
+SHADOW_EVENT = "model.shadow"
+
+
+def snapshots_key(model: str, lead_id: str) -> str:
+    return f"leadscore:snapshots:{{{model}}}:{lead_id}"
+
+
+def drift_key(model: str) -> str:
+    return f"leadscore:drift:{{{model}}}:sample"
+
+
+@dataclass(frozen=True)
+class Scored:
+    model: str
+    lead_id: str
+    version: str
+    probability: float
+    features: dict[str, Any]
+    shadow: dict[str, str] | None = None
+    """Fields of a ``model.shadow`` event when a challenger scored the lead in shadow."""
+
+
+class Snapshots:
+    def __init__(self, settings: Settings, events: EventStreams) -> None:
+        self.settings, self.events = settings, events
+        self.store = OptionalRedis(settings.snapshots_url or settings.lock_url, timeout=1.0,
+                                   retry_after=settings.cache_retry_after_seconds, role="snapshots")
+        self.writer: WriteBehind[Scored] = WriteBehind(self.flush, max_pending=settings.write_behind_max_pending, name="snapshots")
+        # reads for record_outcome must fail loudly, not come back empty: a plain client
+        self.strict = redis.Redis.from_url(settings.snapshots_url or settings.lock_url, socket_timeout=5, socket_connect_timeout=5)
+
+    def submit(self, scored: Scored) -> None:
+        if not self.writer.submit(scored):
+            log.warning("snapshot of lead %s dropped: %d already waiting", scored.lead_id, self.writer.max_pending)
+
+    def drain(self, timeout: float) -> bool:
+        return self.writer.drain(timeout)
+
+    def flush(self, batch: list[Scored]) -> None:
+        now = time.time()
+        ttl = self.settings.snapshot_ttl_days * 86400
+
+        def write(r: redis.Redis) -> None:
+            pipe = r.pipeline(transaction=False)
+            for s in batch:
+                key = snapshots_key(s.model, s.lead_id)
+                pipe.lpush(key, json.dumps({"v": s.version, "ts": now, "f": s.features}, separators=(",", ":")))
+                pipe.ltrim(key, 0, self.settings.snapshot_history - 1)
+                pipe.expire(key, ttl)
+                pipe.lpush(drift_key(s.model), json.dumps({"p": s.probability, "f": s.features}, separators=(",", ":")))
+            for model in {s.model for s in batch}:
+                pipe.ltrim(drift_key(model), 0, self.settings.drift_sample_size - 1)
+            pipe.execute()
+
+        self.store.call(write)
+        shadows = [(SHADOW_EVENT, s.shadow) for s in batch if s.shadow is not None]
+        if shadows:
+            self.events.publish(shadows)
+
+    def of(self, model: str, lead_id: str) -> list[Snapshot]:
+        """Every snapshot still kept for a lead, newest first. Raises if Redis is unreachable:
+        an outcome must not be stored without features merely because Redis blinked."""
+        raw = self.strict.lrange(snapshots_key(model, lead_id), 0, -1)
+        found = [json.loads(item) for item in raw]
+        return [Snapshot(features=s["f"], version=s["v"], scored_at=float(s["ts"])) for s in found]
+
+    def drift_sample(self, model: str) -> list[tuple[dict[str, Any], float]]:
+        raw = self.store.call(lambda r: r.lrange(drift_key(model), 0, -1)) or []
+        return [(d["f"], float(d["p"])) for d in map(json.loads, raw)]

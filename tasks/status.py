@@ -1,0 +1,77 @@
+"""``leadscore status``: what is alive and how it serves, proven by real tasks.
+
+A worker counts as alive only when a ``ping`` task it consumed from each queue comes back, since
+workers have been known to answer ``inspect ping`` while no longer consuming.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import redis
+from celery import Celery
+
+from ml_core.settings import Settings
+from tasks.cache import PredictionCache
+from tasks.optional_redis import OptionalRedis
+
+LATENCY_SAMPLES = 1000
+
+
+def latency_key(model: str) -> str:
+    return f"leadscore:latency:{{{model}}}"
+
+
+def stage_latency(pipe: redis.client.Pipeline, model: str, latency_ms: float) -> None:
+    """Keep the last ``LATENCY_SAMPLES`` in-worker latencies of a model, for status percentiles."""
+    pipe.lpush(latency_key(model), latency_ms)
+    pipe.ltrim(latency_key(model), 0, LATENCY_SAMPLES - 1)
+
+
+def _store(settings: Settings) -> OptionalRedis:
+    return OptionalRedis(settings.cache_url, timeout=1.0, retry_after=0.0, role="status")
+
+
+def cache_counts(settings: Settings) -> dict[str, dict[str, int]]:
+    return PredictionCache(_store(settings), settings.cache_ttl_seconds).stats()
+
+
+def queue_depths(app: Celery, queues: list[str]) -> dict[str, int | None]:
+    depths: dict[str, int | None] = {}
+    with app.connection_for_read() as conn:
+        channel = conn.default_channel
+        for queue in queues:
+            try:
+                depths[queue] = int(channel.queue_declare(queue=queue, passive=True).message_count)
+            except Exception:  # noqa: BLE001 - a queue nobody declared yet has no depth to report
+                depths[queue] = None
+    return depths
+
+
+def gather(app: Celery, settings: Settings, timeout: float = 5.0) -> dict[str, Any]:
+    queues = [settings.scoring_queue, settings.batch_queue, settings.training_queue, settings.deep_queue]
+    pending = {q: app.send_task("leadscore.ping", queue=q, expires=timeout) for q in queues}
+    deadline = time.monotonic() + timeout
+    workers: dict[str, Any] = {}
+    for queue, result in pending.items():
+        try:
+            pong = result.get(timeout=max(0.1, deadline - time.monotonic()))
+            workers[queue] = {"alive": True, "pid": pong["pid"], "hostname": pong["hostname"], "models": pong["models"]}
+        except Exception as exc:  # noqa: BLE001 - any failure means no worker proved itself on this queue
+            workers[queue] = {"alive": False, "error": exc.__class__.__name__}
+    store = _store(settings)
+    counts = cache_counts(settings)
+    models = sorted(set(counts) | {m for w in workers.values() for m in w.get("models", {})})
+    latency: dict[str, dict[str, float]] = {}
+    for model in models:
+        raw = store.call(lambda r, m=model: r.lrange(latency_key(m), 0, -1)) or []
+        if raw:
+            values = np.array([float(v) for v in raw])
+            latency[model] = {"p50_ms": round(float(np.percentile(values, 50)), 3), "p95_ms": round(float(np.percentile(values, 95)), 3), "samples": len(values)}
+    cache = {
+        model: {**c, "hit_rate": round(c["hits"] / (c["hits"] + c["misses"]), 4) if c["hits"] + c["misses"] else None}
+        for model, c in counts.items()
+    }
+    return {"workers": workers, "queues": queue_depths(app, queues), "cache": cache, "latency": latency}

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from ml_core.lifecycle import train_and_register
+from ml_core.registry import Registry
+from ml_core.settings import get_settings
+from ml_core.spec import available_models
+from tests.integration.workers import running_worker, worker_env
+
+REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
+ALL_MODELS = tuple(available_models(REPO_MODELS))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration/" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def redis_available() -> None:
+    """Locally a missing Redis skips; in CI it fails, so a broken setup never passes green."""
+    settings = get_settings()
+    from tasks import app
+
+    assert app.conf.broker_url == settings.broker_url, "the app was created before the test settings were set"
+    try:
+        for url in (settings.broker_url, settings.result_backend, settings.cache_url):
+            if url.startswith("redis"):
+                redis.Redis.from_url(url, socket_connect_timeout=2).flushdb()
+    except redis.RedisError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"Redis not reachable: {exc}")
+    if settings.broker_url.startswith("amqp"):
+        from tasks import app
+
+        app.control.purge()  # RabbitMQ keeps queues across runs: start from empty ones
+
+
+def copy_specs(dest: Path, names: tuple[str, ...] = ("lead_scorer",)) -> Path:
+    for name in names:
+        (dest / name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO_MODELS / name / "spec.toml", dest / name / "spec.toml")
+    return dest
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models directory with every spec freshly trained and registered (small data: seconds each)."""
+    root = copy_specs(tmp_path_factory.mktemp("models"), ALL_MODELS)
+    for name in ALL_MODELS:
+        train_and_register(Registry(root), name, rows=4000, folds=3)
+    return root
+
+
+@pytest.fixture(scope="session")
+def worker(redis_available: None, models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One prefork worker on every queue for the session; yields its log file."""
+    log = tmp_path_factory.mktemp("logs") / "worker.log"
+    with running_worker(worker_env(models_dir=str(models_dir)), log):
+        yield log

@@ -1,0 +1,143 @@
+"""Faults injected into real processes: killed children and workers, slow model loads, two Beats."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ml_core.synthetic import generate
+from tests.conftest import TEST_AMQP, TEST_REDIS
+from tests.integration.workers import client_app, die_with_parent, running_worker, stop_group, worker_env
+
+pytestmark = pytest.mark.slow
+
+
+def leads(n: int, seed: int) -> list[dict]:
+    return generate("lead_scorer", n, seed).drop(columns="converted").to_dict("records")
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def own_broker(models_dir: Path, db: int, **extra: str) -> dict[str, str]:
+    """Databases no other test uses, flushed, so leftovers never leak between fault tests."""
+    import redis
+
+    for n in (db, db + 1):
+        redis.Redis.from_url(f"{TEST_REDIS}/{n}").flushdb()
+    settings = {"models_dir": str(models_dir), "broker_url": f"{TEST_REDIS}/{db}", "result_backend": f"{TEST_REDIS}/{db + 1}"}
+    return worker_env(**{**settings, **extra})
+
+
+def test_killed_worker_child_loses_no_batch(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
+    env = own_broker(models_dir, 13)
+    app = client_app(env)
+    batches = [leads(4000, seed) for seed in range(8)]
+    with running_worker(env, tmp_path / "w.log", queues="batch") as worker:
+        pending = [app.send_task("leadscore.predict_batch", args=[b]) for b in batches]
+        pending[0].get(timeout=60)
+        victim = children(worker.pid)[0]
+        os.kill(victim, signal.SIGKILL)  # mid-batch: each batch keeps a child busy for a while
+        results = [r.get(timeout=120) for r in pending]
+    for batch, result in zip(batches, results):
+        assert [r["lead_id"] for r in result] == [lead["id"] for lead in batch]
+        assert all(r["served_by"] == "onnx" for r in result)
+    assert "SIGKILL" in (tmp_path / "w.log").read_text()
+
+
+def rabbitmq_env(models_dir: Path) -> dict[str, str]:
+    """RabbitMQ as broker, on queues of this test's own."""
+    import kombu
+
+    try:
+        with kombu.Connection(TEST_AMQP, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:  # noqa: BLE001 - any failure to connect means "no RabbitMQ here"
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"RabbitMQ not reachable: {exc}")
+    suffix = uuid.uuid4().hex[:8]
+    return own_broker(
+        models_dir, 13, broker_url=TEST_AMQP, scoring_queue=f"scoring-{suffix}", batch_queue=f"batch-{suffix}"
+    )
+
+
+def test_killed_whole_worker_loses_nothing_once_another_worker_runs(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
+    """On RabbitMQ, which tracks unacknowledged deliveries itself. kombu's Redis transport pops a
+    message and records it as unacknowledged in two steps, so a SIGKILL between them loses it:
+    README, Guarantees."""
+    # Given a worker holding prefetched, unacknowledged batches
+    env = rabbitmq_env(models_dir)
+    app = client_app(env)
+    batches = [leads(4000, seed) for seed in range(6)]
+    queue = env["LEADSCORE_BATCH_QUEUE"]
+    with running_worker(env, tmp_path / "w1.log", queues=queue) as first:
+        pending = [app.send_task("leadscore.predict_batch", args=[b]) for b in batches]
+        pending[0].get(timeout=60)
+        # When the whole worker, parent and children, dies at once
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+        # Then a new worker gets every unfinished batch back (after the visibility timeout)
+        with running_worker(env, tmp_path / "w2.log", queues=queue):
+            results = [r.get(timeout=120) for r in pending]
+    for batch, result in zip(batches, results):
+        assert [r["lead_id"] for r in result] == [lead["id"] for lead in batch]
+
+
+def test_slow_model_loading_never_gets_a_child_killed(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
+    env = own_broker(models_dir, 13)
+    log = tmp_path / "w.log"
+    with running_worker(env, log, queues="scoring", extra_args=("-I", "tests.integration.slow_loading"), ready_timeout=90):
+        result = client_app(env).send_task("leadscore.score_lead", args=[leads(1, 5)[0]]).get(timeout=60)
+        assert result["served_by"] == "onnx"
+        text = log.read_text()
+    assert "Timed out waiting for UP message" not in text
+    assert "exited with" not in text
+
+
+def start_beat(env: dict[str, str], log: Path, schedule_file: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tasks", "beat", "--loglevel", "INFO", "--schedule", str(schedule_file)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
+        )
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.2)  # a bounded poll of a log file, not a wait for something to "happen"
+
+
+def test_second_beat_stands_by_until_the_first_dies(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
+    import redis
+
+    redis.Redis.from_url(os.environ["LEADSCORE_LOCK_URL"]).flushdb()
+    env = own_broker(models_dir, 13, health_ping_seconds="1", beat_lock_ttl_seconds="3")
+    logs = [tmp_path / "beat-a.log", tmp_path / "beat-b.log"]
+    sent = lambda i: logs[i].read_text().count("Sending due task") if logs[i].exists() else 0  # noqa: E731
+    a = start_beat(env, logs[0], tmp_path / "a-schedule")
+    try:
+        wait_for(lambda: sent(0) >= 1, 30, "first Beat never sent")
+        b = start_beat(env, logs[1], tmp_path / "b-schedule")
+        try:
+            wait_for(lambda: sent(0) >= 6, 30, "first Beat stopped sending")
+            assert sent(1) == 0, "two Beats sent the same schedule"
+            os.killpg(a.pid, signal.SIGKILL)
+            wait_for(lambda: sent(1) >= 2, 30, "standby Beat never took over")
+        finally:
+            stop_group(b)
+    finally:
+        stop_group(a)
+    assert "beat lock acquired" in logs[1].read_text()

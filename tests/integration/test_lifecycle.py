@@ -1,0 +1,311 @@
+"""Model lifecycle through a real Redis and a real prefork worker, in the order it happens:
+outcomes survive a worker crash; a retrain no better than the champion is refused with its
+numbers; the market moves and a retrain that beats the champion becomes the challenger; shadow
+and canary behave as stated; promote and rollback reach the running worker; a corrupt version
+never replaces a working one; two retrains never run together; drift is detected; Beat sends the
+lifecycle entries. Tests share one worker environment and run in file order.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+import redis
+from celery import Celery
+
+from ml_core import rollout
+from ml_core.errors import ArtifactIntegrityError, RegistrationRefusedError
+from ml_core.lifecycle import train_and_register
+from ml_core.outcomes import OutcomeStore
+from ml_core.registry import ONNX_FILE, Registry
+from ml_core.synthetic import generate
+from tasks.events import stream_key
+from tasks.snapshots import snapshots_key
+from tests.conftest import TEST_REDIS
+from tests.integration.conftest import copy_specs
+from tests.integration.test_faults import start_beat, wait_for
+from tests.integration.workers import client_app, running_worker, stop_group, worker_env
+
+pytestmark = pytest.mark.slow
+T = TypeVar("T")
+MODEL = "lead_scorer"
+RELOAD_SECONDS = 0.3
+
+
+def poll(probe: Callable[[], T | None], timeout: float = 15.0, what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.05)  # a bounded poll of Redis or a worker, never a wait for something to "happen"
+    raise AssertionError(f"{what}: nothing after {timeout}s")
+
+
+def leads(n: int, seed: int, prefix: str) -> list[dict[str, Any]]:
+    frame = generate(MODEL, n, seed).drop(columns="converted")
+    frame["id"] = [f"{prefix}-{i}" for i in range(n)]
+    return frame.to_dict("records")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+class Stack:
+    """The module's worker (scoring + training, two children), restartable, with its client app."""
+
+    def __init__(self, env: dict[str, str], logs: Path, models: Path) -> None:
+        self.env, self.logs, self.models = env, logs, models
+        self.app: Celery = client_app(env)
+        self.registry = Registry(models)
+        self.events = redis.Redis.from_url(env["LEADSCORE_CACHE_URL"])
+        self.locks = redis.Redis.from_url(env["LEADSCORE_LOCK_URL"])
+        self.starts = 0
+
+    @contextmanager
+    def worker(self) -> Iterator[Any]:
+        self.starts += 1
+        with running_worker(self.env, self.logs / f"worker-{self.starts}.log", queues="scoring,training", concurrency=2) as proc:
+            yield proc
+
+    def run(self, task: str, *args: Any, timeout: float = 60.0, **kwargs: Any) -> Any:
+        return self.app.send_task(task, args=list(args), kwargs=kwargs).get(timeout=timeout)
+
+    def score(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        pending = [self.app.send_task("leadscore.score_lead", args=[lead]) for lead in batch]
+        return [p.get(timeout=30) for p in pending]
+
+    def snapshotted(self, batch: list[dict[str, Any]]) -> None:
+        """Bounded wait until the background writer has written the last lead's snapshot."""
+        poll(lambda: all(self.locks.exists(snapshots_key(MODEL, lead["id"])) for lead in batch[-3:]), what="snapshots")
+
+    def stream(self, event: str) -> list[dict[str, str]]:
+        return [{k.decode(): v.decode() for k, v in f.items()} for _, f in self.events.xrange(stream_key(event))]
+
+
+@pytest.fixture(scope="module")
+def stack(redis_available: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("lifecycle")
+    models = copy_specs(root / "models")
+    train_and_register(Registry(models), MODEL, rows=3000, folds=3)
+    urls = {"broker_url": f"{TEST_REDIS}/13", "result_backend": f"{TEST_REDIS}/14", "cache_url": f"{TEST_REDIS}/9", "lock_url": f"{TEST_REDIS}/15"}
+    for url in urls.values():
+        redis.Redis.from_url(url).flushdb()
+    env = worker_env(
+        models_dir=str(models), data_dir=str(root / "data"), **urls,
+        reload_check_seconds=str(RELOAD_SECONDS), retrain_base_rows="3000", retrain_folds="3", retrain_min_outcomes="300",
+        # a retrain must beat the champion by 0.02 AUC: one on the same data never does
+        retrain_champion_tolerance="-0.02", drift_min_samples="200", retrain_lock_ttl_seconds="5",
+    )
+    yield Stack(env, root, models)
+    for url in urls.values():
+        redis.Redis.from_url(url).flushdb()
+
+
+@pytest.fixture(scope="module")
+def lifecycle_worker(stack: Stack) -> Iterator[Any]:
+    """The worker most tests share; the first test runs its own, to crash it."""
+    with stack.worker() as proc:
+        yield proc
+
+
+def test_outcomes_keep_their_scored_features_and_survive_a_worker_crash(stack: Stack) -> None:
+    batch = leads(40, 1, "out")
+    with stack.worker() as proc:
+        # Given leads scored by a worker, and outcomes recorded for them (and one never scored)
+        stack.score(batch)
+        stack.snapshotted(batch)
+        truth = generate(MODEL, 40, 1)["converted"].tolist()
+        recorded = [stack.run("leadscore.record_outcome", lead["id"], bool(y), now_iso()) for lead, y in zip(batch, truth)]
+        unscored = stack.run("leadscore.record_outcome", "never-scored", True, now_iso())
+        # When the whole worker dies at once, right after the last outcome came back
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert all(r["with_features"] and r["scored_version"] == "v1" for r in recorded)
+    assert unscored["with_features"] is False
+    # Then a new worker finds every outcome, with exactly the features the lead was scored with
+    with stack.worker():
+        status = stack.run("leadscore.outcome_status", MODEL, batch[7]["id"])
+    assert (status["outcomes"], status["with_features"], status["without_features"]) == (41, 40, 1)
+    stored = status["lead"]["features"]
+    assert stored == {k: v for k, v in batch[7].items() if k != "id"}
+    assert status["lead"]["outcome"] == truth[7]
+
+
+def test_a_retrain_no_better_than_the_champion_is_refused_with_the_numbers(stack: Stack, lifecycle_worker: Any) -> None:
+    before = stack.registry.versions(MODEL)
+    with pytest.raises(RegistrationRefusedError) as refused:
+        stack.run("leadscore.retrain", MODEL, timeout=120)
+    message = str(refused.value)
+    assert "champion: roc_auc" in message and "against champion v1's" in message and "beyond tolerance -0.02" in message
+    assert stack.registry.versions(MODEL) == before  # nothing registered, not even half
+    entry = rollout.history(stack.registry, MODEL)[-1]
+    assert entry["event"] == "retrain_refused"
+    champion_gate = next(g for g in entry["gates"] if g["name"] == "champion")
+    assert champion_gate["passed"] is False and champion_gate["value"] < champion_gate["threshold"]
+    assert entry["training_set"]["outcomes"] == 40 and entry["training_set"]["base"] == 3000
+    assert any(e["type"] == "model.retrain_refused" for e in stack.stream("model.retrain_refused"))
+
+
+def test_when_the_market_moves_a_retrain_that_beats_the_champion_becomes_challenger(stack: Stack, lifecycle_worker: Any) -> None:
+    # Given the market moved: now the leads in no hurry are the ones who sign
+    batch = leads(600, 2, "moved")
+    stack.score(batch)
+    stack.snapshotted(batch)
+    rng = np.random.default_rng(3)
+    for lead in batch:
+        converted = (lead["timeline_urgency"] < 0.4) != (rng.random() < 0.1)
+        stack.run("leadscore.record_outcome", lead["id"], bool(converted), now_iso())
+    # When retraining on those outcomes
+    result = stack.run("leadscore.retrain", MODEL, timeout=120)
+    # Then it is registered as challenger, with every gate's numbers, in shadow by default
+    assert (result["status"], result["role"], result["version"]) == ("registered", "challenger", "v2")
+    assert result["training_set"]["rule"].startswith("outcomes only")
+    assert all(g["passed"] for g in result["gates"])
+    comparison = result["comparison"]
+    assert comparison["candidate"] > comparison["champion_metric"] + 0.02
+    card = stack.registry.card(MODEL, "v2")
+    assert {g["name"] for g in card["gates"]} == {"quality_gate", "onnx_parity", "champion"}
+    assert {"report.md", "report_roc.png", "profile.json"} <= set(card["files"])
+    assert rollout.challenger(stack.registry, MODEL) == rollout.Challenger("v2", "shadow", 0.0, rollout.challenger(stack.registry, MODEL).since)
+    assert stack.registry.champion(MODEL) == "v1"
+
+
+def test_shadow_scores_the_same_leads_and_never_returns_its_results(stack: Stack, lifecycle_worker: Any) -> None:
+    batch = leads(30, 4, "shadow")
+    results = stack.score(batch)
+    assert {r["model_version"] for r in results} == {"v1"} and not any("rollout" in r for r in results)
+    ids = {lead["id"] for lead in batch}
+
+    def all_shadowed() -> list[dict[str, str]] | None:
+        found = [e for e in stack.stream("model.shadow") if e["lead_id"] in ids]
+        return found if len(found) == len(ids) else None
+
+    shadowed = poll(all_shadowed, what="shadow events")
+    by_id = {r["lead_id"]: r for r in results}
+    for event in shadowed:
+        assert (event["champion_version"], event["challenger_version"]) == ("v1", "v2")
+        assert float(event["champion_probability"]) == by_id[event["lead_id"]]["probability"]
+    assert any(abs(float(e["challenger_probability"]) - float(e["champion_probability"])) > 0.05 for e in shadowed)
+
+
+def test_canary_serves_a_deterministic_share_of_leads_by_id(stack: Stack, lifecycle_worker: Any) -> None:
+    stack.run("leadscore.set_rollout", MODEL, "canary", 30.0)
+    state = rollout.challenger(stack.registry, MODEL)
+    batch = leads(300, 5, "canary")
+    expected = {lead["id"]: state.serves(MODEL, lead["id"]) for lead in batch}
+    first_canary = next(lead for lead in batch if expected[lead["id"]])
+    poll(lambda: stack.score([first_canary])[0]["model_version"] == "v2", timeout=RELOAD_SECONDS + 10, what="canary picked up")
+    results = stack.score(batch)
+    for r in results:
+        assert (r["model_version"] == "v2") == expected[r["lead_id"]]
+        assert (r.get("rollout") == "canary") == expected[r["lead_id"]]
+    share = sum(expected.values()) / len(batch)
+    assert 0.2 < share < 0.4
+    again = stack.score(batch[:40])
+    assert [r["model_version"] for r in again] == [r["model_version"] for r in results[:40]]
+
+
+def test_promote_and_rollback_change_what_the_running_worker_serves(stack: Stack, lifecycle_worker: Any) -> None:
+    lead = next(lead for lead in leads(50, 6, "promo") if not rollout.challenger(stack.registry, MODEL).serves(MODEL, lead["id"]))
+    assert stack.score([lead])[0]["model_version"] == "v1"
+    promoted = stack.run("leadscore.promote", MODEL)
+    assert (promoted["version"], promoted["previous"]) == ("v2", "v1")
+    started = time.monotonic()
+    poll(lambda: stack.score([lead])[0]["model_version"] == "v2", timeout=RELOAD_SECONDS + 10, what="promotion served")
+    assert time.monotonic() - started < RELOAD_SECONDS + 5
+    rolled = stack.run("leadscore.rollback", MODEL)
+    assert (rolled["version"], rolled["previous"]) == ("v1", "v2")
+    poll(lambda: stack.score([lead])[0]["model_version"] == "v1", timeout=RELOAD_SECONDS + 10, what="rollback served")
+    assert lifecycle_worker.poll() is None  # the same worker process throughout: no restart
+    assert [e["type"] for e in stack.stream("model.promoted")] == ["model.promoted"]
+    assert [e["version"] for e in stack.stream("model.rolled_back")] == ["v1"]
+    assert [e["event"] for e in rollout.history(stack.registry, MODEL)[-2:]] == ["promoted", "rolled_back"]
+    assert any(e["type"] == "model.reloaded" for e in stack.stream("model.reloaded"))
+
+
+def test_a_corrupt_version_never_replaces_a_working_one(stack: Stack, lifecycle_worker: Any) -> None:
+    # Given a version whose model file was damaged after registration
+    card = train_and_register(stack.registry, MODEL, rows=1500, folds=3, seed=9, champion=False)
+    bad = card["version"]
+    onnx = stack.registry.root / MODEL / bad / ONNX_FILE
+    onnx.write_bytes(onnx.read_bytes()[:-10])
+    # Then it can be neither a challenger nor promoted
+    with pytest.raises(ArtifactIntegrityError):
+        rollout.set_challenger(stack.registry, MODEL, bad)
+    (stack.registry.root / MODEL / rollout.CHALLENGER_FILE).write_text(f'{{"version": "{bad}", "mode": "none"}}')
+    with pytest.raises(ArtifactIntegrityError):
+        stack.run("leadscore.promote", MODEL)
+    assert stack.registry.champion(MODEL) == "v1"
+    # And when the champion pointer is forced onto it, the running worker keeps serving v1 and alerts
+    lead = leads(1, 7, "corrupt")[0]
+    stack.registry.set_champion(MODEL, bad)
+    try:
+        served: list[str] = []
+
+        def alerted() -> list[dict[str, str]]:
+            served.extend(r["model_version"] for r in stack.score([lead]))  # a reload is checked on a task
+            return [e for e in stack.stream("model.reload_failed") if e["version"] == bad]
+
+        alert = poll(alerted, timeout=RELOAD_SECONDS + 10, what="reload_failed alert")
+        assert "checksum" in alert[0]["detail"]
+        served += [r["model_version"] for r in stack.score([lead] * 5)]
+        assert set(served) == {"v1"}
+    finally:
+        stack.registry.set_champion(MODEL, "v1")
+        (stack.registry.root / MODEL / rollout.CHALLENGER_FILE).unlink()
+
+
+def test_two_concurrent_retrains_do_not_both_run(stack: Stack, lifecycle_worker: Any) -> None:
+    def outcome_of(pending: Any) -> str:
+        try:
+            return pending.get(timeout=120)["status"]
+        except RegistrationRefusedError:
+            return "ran, refused"
+
+    pending = [stack.app.send_task("leadscore.retrain", args=[MODEL]) for _ in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        statuses = sorted(pool.map(outcome_of, pending))
+    assert statuses.count("skipped") == 1, statuses
+    assert not stack.locks.exists("leadscore:retrain:{lead_scorer}")  # released when done
+
+
+def test_drift_check_flags_a_moved_feature(stack: Stack, lifecycle_worker: Any) -> None:
+    batch = leads(400, 8, "drift")
+    for lead in batch:
+        lead["timeline_urgency"] = 0.97  # everyone is suddenly in a hurry
+    stack.score(batch)
+    stack.snapshotted(batch)
+    report = stack.run("leadscore.drift_check", [MODEL])[MODEL]
+    assert report["drifted"] and "timeline_urgency" in report["drifted_features"]
+    assert report["features"]["timeline_urgency"] > report["threshold"] > report["features"]["family_size_mentioned"]
+    assert [e["model"] for e in stack.stream("model.drift")] == [MODEL]
+
+
+def test_beat_sends_the_lifecycle_entries_to_the_running_worker(stack: Stack, lifecycle_worker: Any, tmp_path: Path) -> None:
+    stack.locks.delete("leadscore:beat:lock")
+    env = {**stack.env, "LEADSCORE_RETRAIN_SCHEDULE": "2", "LEADSCORE_DRIFT_SCHEDULE": "2", "LEADSCORE_BEAT_LOCK_TTL_SECONDS": "3"}
+    log = tmp_path / "beat.log"
+    beat = start_beat(env, log, tmp_path / "schedule")
+    try:
+        wait_for(lambda: log.exists() and "leadscore.retrain_all" in log.read_text() and "leadscore.drift_check" in log.read_text(),
+                 30, "Beat never sent the lifecycle entries")
+    finally:
+        stop_group(beat)
+    text = log.read_text()
+    assert "Sending due task retrain-weekly (leadscore.retrain_all)" in text
+    assert "Sending due task drift-check-daily (leadscore.drift_check)" in text
+    worker_log = stack.logs / f"worker-{stack.starts}.log"
+    wait_for(lambda: "leadscore.retrain_all" in worker_log.read_text() and "leadscore.drift_check" in worker_log.read_text(),
+             30, "the worker never ran what Beat sent")

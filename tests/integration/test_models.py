@@ -1,0 +1,167 @@
+"""The other models through a real broker, backend and prefork worker: churn, matching, profile, fallback."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml_core.errors import InvalidLeadError
+from ml_core.featurizers import featurize_table
+from ml_core.onnx_model import OnnxScorer
+from ml_core.registry import Registry
+from ml_core.settings import get_settings
+from ml_core.synthetic import generate
+from tasks import match_properties, predict_churn, predict_churn_batch, recommend_properties, score_lead, score_lead_profile
+from tests.conftest import TEST_REDIS
+from tests.integration.conftest import ALL_MODELS, copy_specs
+from tests.integration.workers import client_app, running_worker, worker_env
+from tests.unit.pairs import PAIR_MODELS, listing, preferences
+
+
+def engagement(n: int, seed: int = 7) -> list[dict]:
+    return generate("churn_predictor", n, seed).drop(columns="churned").to_dict("records")
+
+
+def behaviour(seed: int = 7) -> dict:
+    return generate("lead_scorer", 1, seed).drop(columns="converted").to_dict("records")[0]
+
+
+def listings(n: int, seed: int = 5) -> list[dict]:
+    raw = generate("property_matcher", n, seed)
+    props = raw[[c for c in raw.columns if c.startswith("property.")]].rename(columns=lambda c: c.split(".", 1)[1])
+    return [{"id": f"prop-{i}", **row} for i, row in enumerate(props.to_dict("records"))]
+
+
+def test_every_spec_is_trained_and_registered_with_its_card(models_dir: Path) -> None:
+    registry = Registry(models_dir)
+    assert set(ALL_MODELS) >= {"lead_scorer", "churn_predictor", *PAIR_MODELS}
+    for name in ALL_MODELS:
+        card = registry.card(name, registry.champion(name))
+        assert card["metrics"]["holdout"] >= card["metrics"]["quality_gate"]
+        assert card["metrics"]["parity_max_abs_diff"] <= card["metrics"]["parity_tolerance"]
+        assert card["columns"] == list(registry.spec(name).columns)
+
+
+def test_every_model_appears_in_leadscore_status(worker: Path) -> None:
+    from tasks import app
+    from tasks.status import gather
+
+    deadline = time.monotonic() + 20
+    while True:  # bounded: each worker child warms its models in a thread right after the fork
+        served = gather(app, get_settings(), timeout=5)["workers"]["scoring"]["models"]
+        if set(served) >= set(ALL_MODELS) or time.monotonic() > deadline:
+            break
+    assert set(served) >= set(ALL_MODELS)
+    assert {served[name]["served_by"] for name in ALL_MODELS} == {"onnx"}
+
+
+def test_predict_churn_single_and_batch_agree_and_serve_onnx(worker: Path, models_dir: Path) -> None:
+    batch = engagement(30, seed=3)
+    batch[4] = {**batch[4], "engagement_trend": 3}
+    results = predict_churn_batch.delay(batch).get(timeout=20)
+    assert "error" in results[4] and results[4]["problems"][0]["field"] == "engagement_trend"
+    single = predict_churn.delay(batch[0]).get(timeout=10)
+    assert single["model"] == "churn_predictor" and single["served_by"] == "onnx"
+    assert single["model_version"] == Registry(models_dir).champion("churn_predictor")
+    assert single["probability"] == results[0]["probability"]
+    with pytest.raises(InvalidLeadError) as caught:
+        predict_churn.delay(batch[4]).get(timeout=10)
+    assert caught.value.fields == ["engagement_trend"]
+
+
+def test_match_properties_ranks_every_property_like_the_registered_onnx_model(worker: Path, models_dir: Path) -> None:
+    props = listings(300)
+    props[10] = {**props[10], "bedrooms": -1}
+    lead = {"id": "lead-m", "preferences": preferences(budget_max=450_000, budget_min=0, must_haves=[])}
+    result = match_properties.delay(lead, props, top_k=None).get(timeout=20)
+    assert result["models"]["property_matcher"]["served_by"] == "onnx"
+    assert result["errors"][0]["property_id"] == "prop-10" and result["errors"][0]["error"] == "InvalidPropertyError"
+    matches = result["matches"]
+    assert len(matches) == 299
+    p = [m["scores"]["property_matcher"]["probability"] for m in matches]
+    assert p == sorted(p, reverse=True)
+    # Then the worker's probabilities are the registered ONNX model's on the same derived features
+    registry = Registry(models_dir)
+    spec, artifact = registry.spec("property_matcher"), registry.load("property_matcher")
+    raw = generate("property_matcher", 300, 5)
+    for key, value in lead["preferences"].items():
+        raw[f"preferences.{key}"] = [value] * len(raw) if isinstance(value, list) else value
+    X = featurize_table(spec, raw)[list(spec.feature_names)].to_numpy(np.float32)
+    local = OnnxScorer(spec.name, artifact.version, artifact.onnx).predict_proba(X)
+    by_id = {m["property_id"]: m["scores"]["property_matcher"]["probability"] for m in matches}
+    expected = {f"prop-{i}": local[i] for i in range(300) if i != 10}
+    assert np.allclose([by_id[k] for k in expected], list(expected.values()), atol=1e-5)
+    top = match_properties.delay(lead, props, top_k=5).get(timeout=20)["matches"]
+    assert [m["property_id"] for m in top] == [m["property_id"] for m in matches[:5]]
+
+
+def test_recommendations_order_by_interest_or_viewing(worker: Path) -> None:
+    lead = {"id": "lead-r", "preferences": preferences()}
+    props = [listing("fits"), listing("far-dear", price=650_000, latitude=40.7), listing("no-photos", photo_count=0, days_on_market=400)]
+    for order_by in ("property_interest_predictor", "viewing_probability_predictor"):
+        result = recommend_properties.delay(lead, props, top_k=3, order_by=order_by).get(timeout=10)
+        assert result["order_by"] == order_by
+        ordered = [m["scores"][order_by]["probability"] for m in result["matches"]]
+        assert ordered == sorted(ordered, reverse=True)
+        assert result["matches"][-1]["property_id"] == "far-dear"
+        assert {r["served_by"] for r in result["models"].values()} == {"onnx"}
+        assert set(result["matches"][0]["scores"]) == set(PAIR_MODELS)
+
+
+def test_score_lead_profile_returns_conversion_churn_and_matches_in_one_call(worker: Path) -> None:
+    lead = {**behaviour(), **engagement(1)[0], "id": "lead-p", "preferences": preferences()}
+    props = listings(50, seed=8)
+    profile = score_lead_profile.delay(lead, props, top_k=3).get(timeout=20)
+    assert profile["lead_id"] == "lead-p"
+    assert profile["scores"]["lead_scorer"]["model"] == "lead_scorer"
+    assert profile["scores"]["churn_predictor"]["model"] == "churn_predictor"
+    conversion = {k: v for k, v in lead.items() if k in behaviour()}
+    assert profile["scores"]["lead_scorer"]["probability"] == score_lead.delay(conversion).get(timeout=10)["probability"]
+    ranked = profile["properties"]["matches"]
+    assert len(ranked) == 3 and set(ranked[0]["scores"]) == set(PAIR_MODELS)
+    alone = score_lead_profile.delay(lead).get(timeout=10)
+    assert alone["properties"] is None
+    assert alone["scores"]["churn_predictor"]["probability"] == profile["scores"]["churn_predictor"]["probability"]
+
+
+def test_score_lead_profile_reports_every_invalid_part_at_once(worker: Path) -> None:
+    lead = {**behaviour(), **engagement(1)[0], "id": "lead-bad", "preferences": preferences(bedrooms_min=1.5)}
+    lead["timeline_urgency"] = 4
+    del lead["email_open_rate"]
+    with pytest.raises(InvalidLeadError) as caught:
+        score_lead_profile.delay(lead, [listing("x")]).get(timeout=10)
+    assert caught.value.lead_id == "lead-bad"
+    assert caught.value.fields == ["timeline_urgency", "email_open_rate", "preferences.bedrooms_min"]
+
+
+def test_every_model_falls_back_to_its_rules_when_its_artifact_is_missing(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
+    # Given every champion's version directory without its model.onnx
+    broken = copy_specs(tmp_path / "models", ALL_MODELS)
+    registry = Registry(models_dir)
+    for name in ALL_MODELS:
+        version = registry.champion(name)
+        shutil.copytree(models_dir / name / version, broken / name / version)
+        shutil.copy(models_dir / name / "champion", broken / name / "champion")
+        (broken / name / version / "model.onnx").unlink()
+    env = worker_env(models_dir=str(broken), broker_url=f"{TEST_REDIS}/13", result_backend=f"{TEST_REDIS}/14")
+    log = tmp_path / "worker.log"
+    lead = {**behaviour(), **engagement(1)[0], "id": "lead-f", "preferences": preferences()}
+    # When a worker of its own serves them
+    with running_worker(env, log, queues="scoring,batch", concurrency=1):
+        app = client_app(env)
+        profile = app.send_task("leadscore.score_lead_profile", args=[lead, [listing("a"), listing("b", price=900_000)]]).get(timeout=20)
+        churn = app.send_task("leadscore.predict_churn_batch", args=[engagement(3)]).get(timeout=20)
+    # Then every model is served by its rules, saying why, and still scores
+    served = [*profile["scores"].values(), *profile["properties"]["models"].values(), *churn]
+    assert len(served) == 8
+    for result in served:
+        assert result["served_by"] == "fallback" and result["model_version"] == "rules"
+        assert "model.onnx is missing" in result["fallback_reason"]
+    assert [m["property_id"] for m in profile["properties"]["matches"]] == ["a", "b"]
+    text = log.read_text()
+    for name in ALL_MODELS:
+        assert f"model {name} refused, serving rule-based fallback" in text

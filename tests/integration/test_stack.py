@@ -1,0 +1,60 @@
+"""The local stack: the very commands docker-compose runs, started, probed through every queue, stopped."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from tests.conftest import TEST_REDIS
+from tests.integration.redis_server import free_port
+from tests.integration.workers import worker_env
+
+LEADSCORE = str(Path(sys.executable).parent / "leadscore")
+
+
+def run(env: dict[str, str], *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([LEADSCORE, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_stack_starts_serves_every_queue_and_stops(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
+    metrics_port = free_port()
+    env = worker_env(
+        models_dir=str(models_dir),
+        run_dir=str(tmp_path / "run"),
+        broker_url=f"{TEST_REDIS}/13",
+        result_backend=f"{TEST_REDIS}/14",
+        flower_port="55755",
+        metrics_port=str(metrics_port),
+    )
+    try:
+        started = run(env, "stack", "start", "--wait", "60")
+        assert started.returncode == 0, started.stdout + started.stderr
+        for queue in ("scoring", "batch", "training", "deep"):
+            pong = run(env, "ping", "--queue", queue, "--timeout", "20")
+            assert pong.returncode == 0, pong.stderr
+            assert pong.stdout.startswith(f"{queue}: pong from")
+        scored = run(env, "score", "--sample")
+        assert scored.returncode == 0, scored.stderr
+        assert json.loads(scored.stdout)["served_by"] == "onnx"
+        with urllib.request.urlopen("http://127.0.0.1:55755/healthcheck", timeout=10) as response:
+            assert response.status == 200
+        # status proves every queue with a real task, and reports models and breakers
+        report = run(env, "status", "--json", "--timeout", "20")
+        assert report.returncode == 0, report.stdout + report.stderr
+        health = json.loads(report.stdout)
+        assert all(w["alive"] for w in health["workers"].values())
+        assert health["workers"]["scoring"]["models"]["lead_scorer"]["breaker"] == "closed"
+        assert set(health["queues"]) == {"scoring", "batch", "training", "deep"}
+        # the host exporter serves what the worker children counted
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
+            exposition = response.read().decode()
+        assert 'leadscore_predictions_total{model="lead_scorer",served_by="onnx"}' in exposition
+        assert "leadscore_task_latency_seconds_bucket" in exposition
+    finally:
+        stopped = run(env, "stack", "stop")
+    assert stopped.returncode == 0
+    status = run(env, "stack", "status").stdout.splitlines()
+    assert len(status) == 7 and all(line.endswith("stopped") for line in status), status

@@ -1,0 +1,116 @@
+"""Real Celery worker subprocesses for integration tests."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from celery import Celery
+
+from ml_core.settings import Settings
+from tasks.app import create_app
+
+
+def worker_env(**overrides: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({f"LEADSCORE_{k.upper()}": v for k, v in overrides.items()})
+    return env
+
+
+@contextmanager
+def running_worker(
+    env: dict[str, str],
+    log_path: Path,
+    *,
+    queues: str = "scoring,batch,training,deep",
+    concurrency: int = 2,
+    extra_args: tuple[str, ...] = (),
+    ready_timeout: float = 60.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A prefork worker in its own process group, up when a real ping task has round-tripped through it."""
+    argv = [
+        sys.executable, "-m", "celery", "-A", "tasks", "worker", "-P", "prefork", "-c", str(concurrency),
+        "-Q", queues, "-n", f"test-{uuid.uuid4().hex[:8]}@%h", "--without-gossip", "--without-mingle",
+        "--loglevel", "INFO", *extra_args,
+    ]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent
+        )
+    try:
+        wait_until_consuming(client_app(env), proc, log_path, ready_timeout, queue=queues.split(",")[0])
+        yield proc
+    finally:
+        stop_group(proc)
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a worker and its children; SIGKILL whatever outlives a warm shutdown."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if proc.poll() is None:
+        proc.wait(timeout=10)
+
+
+
+def die_with_parent() -> None:
+    """Linux: SIGKILL this child when the test process dies, however it dies. A worker leaked by a
+    killed test run would otherwise go on consuming the next run's test queues with stale code."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def client_app(env: dict[str, str]) -> Celery:
+    """A client app for the broker and backend the given worker environment names."""
+    from tasks import app as session_app
+
+    # only settings: LEADSCORE_TEST_REDIS_URL and the like are the tests' own variables
+    fields = {f"LEADSCORE_{name.upper()}": name for name in Settings.model_fields}
+    app = create_app(Settings(**{fields[k]: v for k, v in env.items() if k in fields}))
+    # A new Celery app makes itself current, and shared tasks (score_lead.delay) follow the current
+    # app: without this, every later test would send to this worker's broker.
+    session_app.set_current()
+    return app
+
+
+def wait_until_consuming(
+    app: Celery, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 60.0, queue: str = "scoring"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            app.send_task("leadscore.ping", queue=queue, expires=2).get(timeout=2)
+            return
+        except Exception:  # noqa: BLE001 - not consuming yet; the loop is bounded by the deadline
+            continue
+    raise TimeoutError(f"worker not consuming after {timeout}s:\n{log_path.read_text()[-3000:]}")
+
+
+@contextmanager
+def closing_client_app(env: dict[str, str]) -> Iterator[Celery]:
+    """``client_app`` whose connections are closed afterwards: a dynamically created app owns
+    them, and left open they surface as unclosed-socket warnings in some later test."""
+    app = client_app(env)
+    try:
+        yield app
+    finally:
+        app.backend.result_consumer.stop()
+        app.backend.client.connection_pool.disconnect()
+        app.close()

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+CODE = """
+import importlib, pkgutil, sys
+import ml_core
+names = sorted(m.name for m in pkgutil.walk_packages(ml_core.__path__, "ml_core."))
+for name in names:
+    importlib.import_module(name)
+# shap too: only explaining loads it (~0.2 s), never an import
+leaked = sorted(m for m in ("celery", "kombu", "billiard", "redis", "shap") if m in sys.modules)
+assert not leaked, f"ml_core imported {leaked}"
+print("\\n".join(names))
+"""
+
+EXPECTED = {
+    "ml_core.cache_entry",
+    "ml_core.dataset",
+    "ml_core.errors",
+    "ml_core.explain",
+    "ml_core.fallback",
+    "ml_core.features",
+    "ml_core.lifecycle",
+    "ml_core.onnx_model",
+    "ml_core.pool",
+    "ml_core.registry",
+    "ml_core.scoring",
+    "ml_core.settings",
+    "ml_core.spec",
+    "ml_core.synthetic",
+    "ml_core.synthetic.lead_scorer",
+    "ml_core.training",
+}
+
+
+def test_ml_core_imports_no_celery(tmp_path):
+    # A fresh interpreter: this test process may already hold Celery from other tests.
+    proc = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert set(proc.stdout.split()) >= EXPECTED

@@ -1,0 +1,53 @@
+"""The outcome store and the choice of a lead's scored features (no services)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from ml_core.errors import InvalidOutcomeError
+from ml_core.outcomes import OutcomeStore, Snapshot, parse_outcome, snapshot_before
+
+NOW = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("lead_id", "outcome", "occurred_at", "problem"),
+    [
+        ("", True, "2026-01-01T00:00:00Z", "lead_id"),
+        ("l-1", "yes", "2026-01-01T00:00:00Z", "outcome"),
+        ("l-1", 2, "2026-01-01T00:00:00Z", "outcome"),
+        ("l-1", True, "2026-01-01T00:00:00", "timezone"),
+        ("l-1", True, "yesterday", "ISO 8601"),
+        ("l-1", True, "2999-01-01T00:00:00Z", "future"),
+    ],
+)
+def test_bad_outcomes_are_typed_errors_naming_the_field(lead_id, outcome, occurred_at, problem) -> None:
+    with pytest.raises(InvalidOutcomeError, match=problem):
+        parse_outcome(lead_id, outcome, occurred_at)
+
+
+def test_an_outcome_takes_the_last_snapshot_taken_before_it() -> None:
+    snaps = [Snapshot({"x": i}, f"v{i}", (NOW + timedelta(days=d)).timestamp()) for i, d in enumerate((-10, -2, 1))]
+    assert snapshot_before(snaps, NOW).features == {"x": 1}
+    assert snapshot_before(snaps, NOW - timedelta(days=20)) is None  # scored only after: would leak the outcome
+
+
+def test_store_is_durable_idempotent_and_yields_training_rows(tmp_path: Path) -> None:
+    store = OutcomeStore(tmp_path)
+    snap = Snapshot({"timeline_urgency": 0.5, "questions_asked": 3}, "v1", NOW.timestamp() - 60)
+    store.record("lead_scorer", "a", 1, NOW, snap)
+    store.record("lead_scorer", "a", 0, NOW, snap)  # a redelivery or a correction replaces the row
+    store.record("lead_scorer", "b", 1, NOW, None)
+    mode, sync = store._db().execute("PRAGMA journal_mode").fetchone()[0], store._db().execute("PRAGMA synchronous").fetchone()[0]
+    assert (mode, sync) == ("wal", 2)  # 2 is FULL: every commit fsyncs the log
+    store.close()
+
+    reopened = OutcomeStore(tmp_path)
+    assert reopened.counts("lead_scorer") == {"outcomes": 2, "with_features": 1, "without_features": 1, "positive": 0}
+    frame = reopened.training_frame("lead_scorer", "converted")
+    assert frame.to_dict("records") == [{"id": "a", "timeline_urgency": 0.5, "questions_asked": 3, "converted": 0}]
+    assert reopened.get("lead_scorer", "a")["scored_version"] == "v1"
+    assert reopened.get("churn_predictor", "a") is None

@@ -1,0 +1,249 @@
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pathlib
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+
+from ml_core.errors import ArtifactIntegrityError, ModelNotFoundError
+from ml_core.registry import CARD_FILE, NATIVE_FILE, ONNX_FILE, Registry
+
+from .helpers import MODEL
+
+
+def sha256(path: pathlib.Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_register_creates_v1_then_v2_and_moves_the_champion(empty_registry, trained):
+    assert empty_registry.versions(MODEL) == []
+
+    assert empty_registry.register(trained) == "v1"
+    assert empty_registry.champion(MODEL) == "v1"
+    assert empty_registry.register(trained) == "v2"
+    assert empty_registry.champion(MODEL) == "v2"
+
+    assert empty_registry.versions(MODEL) == ["v1", "v2"]
+    assert empty_registry.load(MODEL).version == "v2"
+
+
+def test_register_without_champion_keeps_the_pointer(registered, trained):
+    assert registered.register(trained, champion=False) == "v2"
+    assert registered.champion(MODEL) == "v1"
+    registered.set_champion(MODEL, "v2")
+    assert registered.champion(MODEL) == "v2"
+
+
+def test_set_champion_to_an_unknown_version(registered):
+    with pytest.raises(ModelNotFoundError):
+        registered.set_champion(MODEL, "v7")
+    assert registered.champion(MODEL) == "v1"
+
+
+def test_card_lists_the_sha256_of_every_file(registered, trained, spec):
+    version_dir = registered.root / MODEL / "v1"
+    card = registered.card(MODEL, "v1")
+
+    on_disk = {p.name for p in version_dir.iterdir()} - {CARD_FILE}
+    assert set(card["files"]) == on_disk == {ONNX_FILE, NATIVE_FILE}
+    for name, digest in card["files"].items():
+        assert digest == sha256(version_dir / name)
+    assert (version_dir / ONNX_FILE).read_bytes() == trained.onnx
+    assert card["version"] == "v1"
+    assert card["name"] == MODEL
+    assert card["spec_sha256"] == spec.sha256
+    assert card["columns"] == list(spec.columns)
+    assert card["family"] == trained.family
+    assert card["metrics"] == json.loads(json.dumps(trained.metrics))
+    assert card["data"] == json.loads(json.dumps(trained.data))
+    assert set(card["libraries"]) >= {"scikit-learn", "skl2onnx", "onnxruntime"}
+
+
+def test_load_returns_verified_onnx_bytes(registered, trained):
+    artifact = registered.load(MODEL)
+    assert (artifact.name, artifact.version) == (MODEL, "v1")
+    assert artifact.onnx == trained.onnx
+    assert artifact.card == registered.card(MODEL, "v1")
+    assert registered.load(MODEL, "v1").onnx == trained.onnx
+
+
+def test_load_native_returns_the_trained_model(registered, trained, train_set):
+    native = registered.load_native(MODEL, "v1")
+    X = train_set.X[:100]
+    np.testing.assert_array_equal(native.predict_proba(X), trained.model.predict_proba(X))
+
+
+def test_tampered_onnx_is_refused(registered):
+    path = registered.root / MODEL / "v1" / ONNX_FILE
+    path.write_bytes(path.read_bytes() + b"\0")
+
+    with pytest.raises(ArtifactIntegrityError) as info:
+        registered.load(MODEL)
+
+    assert (info.value.model, info.value.version, info.value.filename) == (MODEL, "v1", ONNX_FILE)
+    assert ONNX_FILE in str(info.value) and "checksum" in str(info.value)
+
+
+def test_missing_onnx_is_refused(registered):
+    (registered.root / MODEL / "v1" / ONNX_FILE).unlink()
+    with pytest.raises(ArtifactIntegrityError, match="model.onnx is missing"):
+        registered.load(MODEL)
+
+
+def test_card_without_checksum_is_refused(registered):
+    card_path = registered.root / MODEL / "v1" / CARD_FILE
+    card = json.loads(card_path.read_text())
+    del card["files"][ONNX_FILE]
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(ArtifactIntegrityError, match="has no checksum"):
+        registered.load(MODEL)
+
+
+def test_unreadable_card_is_refused(registered):
+    (registered.root / MODEL / "v1" / CARD_FILE).write_text("{not json")
+    with pytest.raises(ArtifactIntegrityError) as info:
+        registered.load(MODEL)
+    assert info.value.filename == CARD_FILE
+
+
+class _Trap:
+    """Unpickling this object creates ``marker``: proof that the bytes were deserialized."""
+
+    def __init__(self, marker: pathlib.Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.marker,))
+
+
+def test_tampered_native_model_is_refused_before_unpickling(registered, tmp_path):
+    marker = tmp_path / "unpickled"
+    trap = pickle.dumps(_Trap(marker))
+    # Given a payload that really does run code when loaded
+    joblib.load(io.BytesIO(trap))
+    assert marker.exists()
+    marker.unlink()
+
+    # When it replaces the registered native model
+    (registered.root / MODEL / "v1" / NATIVE_FILE).write_bytes(trap)
+    with pytest.raises(ArtifactIntegrityError) as info:
+        registered.load_native(MODEL, "v1")
+
+    # Then loading is refused and the payload never ran
+    assert info.value.filename == NATIVE_FILE
+    assert NATIVE_FILE in str(info.value)
+    assert not marker.exists()
+
+
+def test_unknown_model(registered):
+    for call in (
+        lambda: registered.load("nope"),
+        lambda: registered.load("nope", "v1"),
+        lambda: registered.champion("nope"),
+        lambda: registered.card("nope", "v1"),
+        lambda: registered.load_native("nope", "v1"),
+        lambda: registered.spec("nope"),
+    ):
+        with pytest.raises(ModelNotFoundError) as info:
+            call()
+        assert info.value.model == "nope"
+
+
+@pytest.mark.parametrize("version", ["v2", "v0", "latest", "../lead_scorer/v1", "v1/../v1", ""])
+def test_unknown_version(registered, version):
+    with pytest.raises(ModelNotFoundError) as info:
+        registered.load_native(MODEL, version) if version == "" else registered.load(MODEL, version)
+    assert info.value.model == MODEL
+
+
+def test_unknown_version_lists_the_registered_ones(registered):
+    with pytest.raises(ModelNotFoundError, match=r"registered versions are \['v1'\]") as info:
+        registered.load(MODEL, "v9")
+    assert info.value.version == "v9"
+
+
+def test_no_champion(empty_registry):
+    with pytest.raises(ModelNotFoundError, match="no champion") as info:
+        empty_registry.load(MODEL)
+    assert info.value.model == MODEL
+
+
+def test_leftover_staging_directory_is_not_a_version(registered, trained):
+    # A crash mid-registration leaves a staging directory behind.
+    staging = registered.root / MODEL / ".staging-0123abcd"
+    staging.mkdir()
+    (staging / ONNX_FILE).write_bytes(b"half-written")
+
+    assert registered.versions(MODEL) == ["v1"]
+    assert registered.register(trained) == "v2"
+    assert registered.versions(MODEL) == ["v1", "v2"]
+
+
+def test_versions_sort_numerically_and_ignore_other_names(empty_registry, trained):
+    root = empty_registry.root / MODEL
+    for name in ("v2", "v10", "v9", "vnext", "backup"):
+        (root / name).mkdir()
+    (root / "v3").write_text("a file, not a version")
+
+    assert empty_registry.versions(MODEL) == ["v2", "v9", "v10"]
+    assert empty_registry.register(trained) == "v11"
+
+
+class _Livelock(Exception):  # raised by the bounded rename below if register ever loops again
+    pass
+
+
+def test_file_named_like_the_next_version_does_not_livelock_register(empty_registry, trained, monkeypatch):
+    (empty_registry.root / MODEL / "v1").write_text("not a directory")
+    real_rename = os.rename
+    attempts = []
+
+    def bounded_rename(src, dst):
+        attempts.append(dst)
+        if len(attempts) > 10:
+            raise _Livelock(f"{len(attempts)} renames onto {dst}")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr("ml_core.registry.os.rename", bounded_rename)
+
+    try:
+        version = empty_registry.register(trained)
+    except OSError:
+        pass  # refusing loudly is an acceptable fix
+    else:
+        assert version != "v1"
+
+
+def test_registration_racing_another_takes_the_next_version(registered, trained, monkeypatch):
+    # Given another process registered v1 after this one listed the versions
+    before = registered.card(MODEL, "v1")
+    real_versions = Registry.versions
+    calls = []
+
+    def stale_then_real(self, name):
+        calls.append(name)
+        return [] if len(calls) == 1 else real_versions(self, name)
+
+    monkeypatch.setattr(Registry, "versions", stale_then_real)
+
+    # When this process registers
+    version = registered.register(trained)
+
+    # Then it lands on v2 and v1 is untouched
+    assert version == "v2"
+    assert registered.card(MODEL, "v1") == before
+    assert registered.card(MODEL, "v2")["version"] == "v2"
+    assert not list((registered.root / MODEL).glob(".staging-*"))
+
+
+def test_two_registries_on_one_directory_see_the_same_versions(registered, trained):
+    other = Registry(registered.root)
+    assert other.register(trained) == "v2"
+    assert registered.versions(MODEL) == ["v1", "v2"]
+    assert registered.champion(MODEL) == "v2"

@@ -1,0 +1,55 @@
+"""The background writer never blocks its caller, and an unreachable Redis is skipped quickly."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+from tasks.optional_redis import OptionalRedis
+from tasks.write_behind import WriteBehind
+
+
+def test_items_are_flushed_in_order_and_drain_waits_for_them() -> None:
+    flushed: list[int] = []
+    writer: WriteBehind[int] = WriteBehind(flushed.extend, max_pending=100, linger=0.001)
+    for i in range(50):
+        assert writer.submit(i)
+    assert writer.drain(timeout=5)
+    assert flushed == list(range(50))
+
+
+def test_a_full_queue_drops_instead_of_blocking_and_a_failing_batch_does_not_kill_the_thread() -> None:
+    release = threading.Event()
+    flushed: list[int] = []
+
+    def flush(batch: list[int]) -> None:
+        release.wait(5)
+        if 0 in batch:
+            raise RuntimeError("one bad batch")
+        flushed.extend(batch)
+
+    writer: WriteBehind[int] = WriteBehind(flush, max_pending=3, linger=0.0, max_batch=1)
+    writer.submit(0)
+    deadline = time.monotonic() + 5
+    while writer._items and time.monotonic() < deadline:  # bounded: until the thread holds item 0
+        time.sleep(0.001)
+    accepted = [writer.submit(i) for i in range(1, 6)]
+    assert accepted == [True, True, True, False, False] and writer.dropped == 2
+    release.set()
+    assert writer.drain(timeout=5)
+    assert flushed == [1, 2, 3]
+
+
+def test_unreachable_redis_costs_one_timeout_then_is_skipped() -> None:
+    with socket.socket() as hanging:  # accepts connections, never answers
+        hanging.bind(("127.0.0.1", 0))
+        hanging.listen(4)
+        store = OptionalRedis(f"redis://127.0.0.1:{hanging.getsockname()[1]}/0", timeout=0.05, retry_after=60, role="cache")
+        started = time.monotonic()
+        assert store.call(lambda r: r.get("k")) is None
+        assert 0.04 <= time.monotonic() - started < 2
+        assert not store.available
+        started = time.monotonic()
+        assert store.call(lambda r: r.get("k")) is None
+        assert time.monotonic() - started < 0.04
