@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -22,10 +23,29 @@ from ml_core.features import LeadError, encode_columns, encode_leads, fields
 from ml_core.featurizers import Featurizer, load_featurizer
 from ml_core.pool import Served
 from ml_core.scoring import Scorer, route
-from ml_core.spec import Schema
+from ml_core.spec import ModelSpec, Schema
 
 _LEAD_ID_ONLY = Schema("lead", ())
 PREFERENCES, PROPERTY = "preferences", "property"
+
+
+@dataclass(frozen=True)
+class ScoredPair:
+    """One returned match as one model scored it, with the derived features it saw: what an
+    outcome of this (lead, property) pair is later trained on."""
+
+    model: str
+    lead_id: str
+    property_id: str
+    rank: int
+    version: str
+    probability: float
+    features: dict[str, Any]
+
+
+def scores_pairs(spec: ModelSpec) -> bool:
+    """Whether the model scores (lead, property) pairs rather than leads alone."""
+    return spec.featurizer is not None and PROPERTY in load_featurizer(spec.featurizer).inputs
 
 
 def rank_properties(
@@ -37,11 +57,13 @@ def rank_properties(
     order_by: str | None = None,
     unknown_fields: Literal["reject", "ignore"] = "reject",
     max_properties: int | None = None,
+    on_scored: Callable[[list[ScoredPair]], None] | None = None,
 ) -> dict[str, Any]:
     """The lead's properties best first by ``order_by`` (default: the first model), each with every model's score.
 
     ``top_k`` None returns every valid property. Other fields of ``lead`` than ``id`` and
-    ``preferences`` are ignored: a full CRM lead can be passed as it is.
+    ``preferences`` are ignored: a full CRM lead can be passed as it is. ``on_scored`` receives
+    the returned matches of every model that served them itself (not its rules).
     """
     started = time.perf_counter()
     featurizer = _shared_featurizer(models)
@@ -65,8 +87,9 @@ def rank_properties(
         if broken.role == PROPERTY:
             for row in np.flatnonzero(broken.rows):
                 problems[int(row)].append([broken.field, broken.problem])
-    matrices = {}
+    matrices, derived_columns = {}, {}
     for served, columns in zip(models, featurizer.features([m.spec for m in models], inputs)):
+        derived_columns[served.spec.name] = columns
         derived = encode_columns(served.spec, columns, listings.ids, entity=PROPERTY)
         for error in derived.errors:  # a derived feature outside a spec's declared range
             problems[error.index].extend(error.problems)
@@ -85,6 +108,14 @@ def rank_properties(
             probabilities[s.spec.name], used[s.spec.name] = np.zeros(0), s.scorer
     ids = [listings.ids[i] for i in np.flatnonzero(valid)]
     order = np.argsort(-probabilities[order_by], kind="stable")[:top_k]
+    if on_scored is not None:
+        rows = np.flatnonzero(valid)[order]
+        on_scored([
+            ScoredPair(name, lead_id, listings.ids[row], rank, used[name].version, float(probabilities[name][k]),
+                       {f: column[row].item() for f, column in derived_columns[name].items()})
+            for name in probabilities if used[name].served_by == "onnx"
+            for rank, (k, row) in enumerate(zip(order.tolist(), rows.tolist()), start=1)
+        ])
     return {
         "lead_id": lead_id,
         "order_by": order_by,

@@ -10,6 +10,10 @@ the lead (``tasks/snapshots.py``), the last one taken at or before the outcome o
 scored only after the outcome would leak the outcome into training, and a lead never scored has
 none: such an outcome is stored with ``features`` NULL (the label is never lost) and left out of
 training, which reports how many were.
+
+Pair models (``property_matcher`` and the others that score a lead against a listing) learn from
+outcomes of a (lead, property) pair: such an outcome names the property too, and its features are
+the derived pair features the lead was ranked with for that listing.
 """
 
 from __future__ import annotations
@@ -32,13 +36,14 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outcomes (
     model          TEXT NOT NULL,
     lead_id        TEXT NOT NULL,
+    property_id    TEXT NOT NULL DEFAULT '',
     outcome        INTEGER NOT NULL CHECK (outcome IN (0, 1)),
     occurred_at    TEXT NOT NULL,
     recorded_at    TEXT NOT NULL,
     features       TEXT,
     scored_version TEXT,
     scored_at      TEXT,
-    PRIMARY KEY (model, lead_id)
+    PRIMARY KEY (model, lead_id, property_id)
 )
 """
 
@@ -52,10 +57,25 @@ class Snapshot:
     scored_at: float
 
 
-def parse_outcome(lead_id: Any, outcome: Any, occurred_at: Any) -> tuple[str, int, datetime]:
-    """Validate the three inputs of ``record_outcome``; raise ``InvalidOutcomeError`` naming the field."""
+def subject(lead_id: str, property_id: str | None = None) -> str:
+    """What an outcome is about, as one string: the lead, or the (lead, property) pair (unambiguous
+    whatever the ids contain)."""
+    return lead_id if property_id is None else json.dumps([lead_id, property_id], separators=(",", ":"))
+
+
+def parse_outcome(
+    lead_id: Any, outcome: Any, occurred_at: Any, property_id: Any = None, *, pair_model: bool = False
+) -> tuple[str, int, datetime]:
+    """Validate the inputs of ``record_outcome``; raise ``InvalidOutcomeError`` naming the field.
+    A pair model's outcome needs ``property_id``; a lead model's must not have one."""
     if not isinstance(lead_id, str) or not lead_id or len(lead_id) > 200:
         raise InvalidOutcomeError(None, "lead_id: expected a non-empty string of at most 200 characters")
+    if pair_model and property_id is None:
+        raise InvalidOutcomeError(lead_id, "property_id: required, the model scores (lead, property) pairs")
+    if not pair_model and property_id is not None:
+        raise InvalidOutcomeError(lead_id, "property_id: not expected, the model scores leads alone")
+    if property_id is not None and (not isinstance(property_id, str) or not property_id or len(property_id) > 200):
+        raise InvalidOutcomeError(lead_id, "property_id: expected a non-empty string of at most 200 characters")
     if isinstance(outcome, bool) or outcome in (0, 1):
         label = int(outcome)
     else:
@@ -98,11 +118,14 @@ class OutcomeStore:
             self._conn = conn
         return self._conn
 
-    def record(self, model: str, lead_id: str, outcome: int, occurred_at: datetime, snapshot: Snapshot | None) -> dict[str, Any]:
-        """Store (or replace) a lead's outcome; durable when this returns."""
+    def record(
+        self, model: str, lead_id: str, outcome: int, occurred_at: datetime, snapshot: Snapshot | None, property_id: str | None = None
+    ) -> dict[str, Any]:
+        """Store (or replace) the outcome of a lead, or of a (lead, property) pair; durable when this returns."""
         row = {
             "model": model,
             "lead_id": lead_id,
+            "property_id": property_id or "",
             "outcome": int(outcome),
             "occurred_at": occurred_at.astimezone(timezone.utc).isoformat(timespec="milliseconds"),
             "recorded_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
@@ -113,20 +136,23 @@ class OutcomeStore:
         with self._lock:
             self._db().execute(
                 "INSERT OR REPLACE INTO outcomes VALUES "
-                "(:model, :lead_id, :outcome, :occurred_at, :recorded_at, :features, :scored_version, :scored_at)",
+                "(:model, :lead_id, :property_id, :outcome, :occurred_at, :recorded_at, :features, :scored_version, :scored_at)",
                 row,
             )
-        return {k: v for k, v in row.items() if k != "features"} | {"with_features": snapshot is not None}
+        return {k: v for k, v in row.items() if k != "features"} | {"property_id": property_id, "with_features": snapshot is not None}
 
-    def get(self, model: str, lead_id: str) -> dict[str, Any] | None:
+    def get(self, model: str, lead_id: str, property_id: str | None = None) -> dict[str, Any] | None:
         with self._lock:
-            cur = self._db().execute("SELECT * FROM outcomes WHERE model = ? AND lead_id = ?", (model, lead_id))
+            cur = self._db().execute(
+                "SELECT * FROM outcomes WHERE model = ? AND lead_id = ? AND property_id = ?", (model, lead_id, property_id or "")
+            )
             found = cur.fetchone()
             names = [d[0] for d in cur.description]
         if found is None:
             return None
         row = dict(zip(names, found))
         row["features"] = json.loads(row["features"]) if row["features"] else None
+        row["property_id"] = row["property_id"] or None
         return row
 
     def counts(self, model: str) -> dict[str, int]:
@@ -141,7 +167,7 @@ class OutcomeStore:
         """Outcomes that have features, as a table of the snapshot's features and ``target``."""
         with self._lock:
             rows = self._db().execute(
-                "SELECT lead_id, features, outcome FROM outcomes WHERE model = ? AND features IS NOT NULL ORDER BY lead_id",
+                "SELECT lead_id, features, outcome FROM outcomes WHERE model = ? AND features IS NOT NULL ORDER BY lead_id, property_id",
                 (model,),
             ).fetchall()
         records = [{"id": lead_id, **json.loads(features), target: outcome} for lead_id, features, outcome in rows]

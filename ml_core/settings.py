@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     """Feature snapshots kept per lead and model, newest first: an outcome takes the last one scored before it."""
     snapshot_ttl_days: int = Field(180, gt=0)
     """A lead's snapshots expire this long after its last score: longer than any outcome takes to happen."""
+    snapshot_ranked_pairs: int = Field(50, gt=0)
+    """Matches snapshotted per ranking and model, best first: outcomes follow the listings a lead was shown."""
     drift_sample_size: int = Field(20_000, gt=0)
     """Most recently scored leads per model kept (features and probability) for the drift check."""
     reload_check_seconds: float = Field(2.0, gt=0)

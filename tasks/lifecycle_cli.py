@@ -40,10 +40,12 @@ def _echo(data: Any) -> None:
 @click.argument("outcome", type=click.Choice(["1", "0", "true", "false"]))
 @click.argument("occurred_at")
 @click.option("--model", default="lead_scorer", show_default=True)
+@click.option("--property", "property_id", default=None, help="The property, for a model that scores (lead, property) pairs.")
 @TIMEOUT
-def outcome(lead_id: str, outcome: str, occurred_at: str, model: str, timeout: float) -> None:
-    """Record OUTCOME (1/true: converted or churned) of LEAD_ID at OCCURRED_AT (ISO 8601 with a timezone)."""
-    _echo(_run("leadscore.record_outcome", lead_id, outcome in ("1", "true"), occurred_at, model=model, timeout=timeout))
+def outcome(lead_id: str, outcome: str, occurred_at: str, model: str, property_id: str | None, timeout: float) -> None:
+    """Record OUTCOME (1/true: converted, churned, interested...) of LEAD_ID at OCCURRED_AT (ISO 8601 with a timezone)."""
+    _echo(_run("leadscore.record_outcome", lead_id, outcome in ("1", "true"), occurred_at, model=model,
+               property_id=property_id, timeout=timeout))
 
 
 @click.command()

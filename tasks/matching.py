@@ -9,6 +9,7 @@ from celery import shared_task
 from ml_core.errors import LeadscoreError
 from ml_core.matching import rank_properties
 from ml_core.settings import get_settings
+from tasks.rollout_serving import after_ranking
 from tasks.worker import model_pool
 
 MATCH_MODEL = "property_matcher"
@@ -26,6 +27,7 @@ def rank(lead: Any, properties: Any, top_k: int | None, models: tuple[str, ...],
         order_by=order_by,
         unknown_fields=settings.unknown_fields,
         max_properties=settings.max_batch_size,
+        on_scored=after_ranking,
     )
 
 

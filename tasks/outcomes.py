@@ -14,7 +14,9 @@ from typing import Any
 from celery import shared_task
 
 from ml_core.errors import LeadscoreError
-from ml_core.outcomes import OutcomeStore, parse_outcome, snapshot_before
+from ml_core.matching import scores_pairs
+from ml_core.outcomes import OutcomeStore, parse_outcome, snapshot_before, subject
+from ml_core.registry import Registry
 from ml_core.settings import get_settings
 from tasks.worker import snapshots
 
@@ -28,17 +30,22 @@ def outcome_store() -> OutcomeStore:
 
 
 @shared_task(name="leadscore.record_outcome", acks_late=True, throws=(LeadscoreError,))
-def record_outcome(lead_id: str, outcome: bool | int, occurred_at: str, model: str = DEFAULT_MODEL) -> dict[str, Any]:
-    """Store a lead's outcome (converted or not; for churn, churned or not) with the features of
+def record_outcome(
+    lead_id: str, outcome: bool | int, occurred_at: str, model: str = DEFAULT_MODEL, property_id: str | None = None
+) -> dict[str, Any]:
+    """Store a lead's outcome (converted or not; for churn, churned or not; for a pair model, given
+    ``property_id``: interested in, viewed, a match for that property or not) with the features of
     its last score at or before ``occurred_at`` (ISO 8601 with a timezone). ``with_features`` says
     whether such a score was found; without one the label is kept but not trained on."""
-    lead_id, label, when = parse_outcome(lead_id, outcome, occurred_at)
-    chosen = snapshot_before(snapshots().of(model, lead_id), when)
-    return outcome_store().record(model, lead_id, label, when, chosen)
+    pair_model = scores_pairs(Registry(get_settings().models_dir).spec(model))
+    lead_id, label, when = parse_outcome(lead_id, outcome, occurred_at, property_id, pair_model=pair_model)
+    chosen = snapshot_before(snapshots().of(model, subject(lead_id, property_id)), when)
+    return outcome_store().record(model, lead_id, label, when, chosen, property_id)
 
 
 @shared_task(name="leadscore.outcome_status", acks_late=True, throws=(LeadscoreError,))
-def outcome_status(model: str = DEFAULT_MODEL, lead_id: str | None = None) -> dict[str, Any]:
-    """Counts of recorded outcomes for ``model`` and, given ``lead_id``, that lead's row."""
+def outcome_status(model: str = DEFAULT_MODEL, lead_id: str | None = None, property_id: str | None = None) -> dict[str, Any]:
+    """Counts of recorded outcomes for ``model`` and, given ``lead_id`` (and ``property_id`` for a
+    pair model), that row."""
     store = outcome_store()
-    return {"model": model, **store.counts(model), **({"lead": store.get(model, lead_id)} if lead_id else {})}
+    return {"model": model, **store.counts(model), **({"lead": store.get(model, lead_id, property_id)} if lead_id else {})}

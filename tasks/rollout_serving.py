@@ -6,8 +6,8 @@
 - shadow: after the champion's result is made, the challenger scores the same encoded row (one
   ONNX Runtime call, tens of microseconds); both probabilities go to the ``model.shadow`` stream
   from the background writer. The caller only ever sees the champion's result.
-- every model-scored lead leaves a snapshot of its features (for ``record_outcome``) and a drift
-  sample, through ``tasks/snapshots.py``.
+- every model-scored lead, and every (lead, property) match a ranking returns, leaves a snapshot of
+  its features (for ``record_outcome``) and a drift sample, through ``tasks/snapshots.py``.
 
 Batch and bulk scoring and prewarming always use the champion.
 """
@@ -21,8 +21,11 @@ from typing import Any
 import numpy as np
 
 from ml_core.breaker import GuardedScorer
+from ml_core.matching import ScoredPair
 from ml_core.onnx_model import OnnxScorer
+from ml_core.outcomes import subject
 from ml_core.pool import Served
+from ml_core.settings import get_settings
 from tasks.snapshots import SHADOW_EVENT, Scored
 from tasks.worker import snapshots
 
@@ -71,3 +74,11 @@ def after_score(served: Served, result: dict[str, Any], row: np.ndarray, feature
             "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         }
     snapshots().submit(Scored(result["model"], str(result["lead_id"]), result["model_version"], result["probability"], features, shadow_fields))
+
+
+def after_ranking(pairs: list[ScoredPair]) -> None:
+    """Queue a snapshot of the best returned (lead, property) matches, for outcomes of pair models."""
+    keep = get_settings().snapshot_ranked_pairs
+    for p in pairs:
+        if p.rank <= keep:
+            snapshots().submit(Scored(p.model, subject(p.lead_id, p.property_id), p.version, p.probability, p.features))

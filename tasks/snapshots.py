@@ -1,8 +1,9 @@
 """What the lifecycle needs from each score, written off the scoring path.
 
-    leadscore:snapshots:{<model>}:<lead id>   list, newest first: {"v": version, "ts": epoch s, "f": features}
+    leadscore:snapshots:{<model>}:<subject>   list, newest first: {"v": version, "ts": epoch s, "f": features}
                                               capped at ``snapshot_history``, expires ``snapshot_ttl_days``
-                                              after the lead's last score
+                                              after the subject's last score; the subject is the lead id,
+                                              or ``["<lead id>","<property id>"]`` for a pair model
     leadscore:drift:{<model>}:sample          list, newest first: {"p": probability, "f": features},
                                               the last ``drift_sample_size`` scored leads
     leadscore:events:model.shadow             stream: champion and shadow challenger on the same lead
@@ -35,8 +36,8 @@ log = logging.getLogger(__name__)
 SHADOW_EVENT = "model.shadow"
 
 
-def snapshots_key(model: str, lead_id: str) -> str:
-    return f"leadscore:snapshots:{{{model}}}:{lead_id}"
+def snapshots_key(model: str, subject: str) -> str:
+    return f"leadscore:snapshots:{{{model}}}:{subject}"
 
 
 def drift_key(model: str) -> str:
@@ -46,7 +47,8 @@ def drift_key(model: str) -> str:
 @dataclass(frozen=True)
 class Scored:
     model: str
-    lead_id: str
+    subject: str
+    """The lead id, or ``ml_core.outcomes.subject(lead, property)`` for a pair model."""
     version: str
     probability: float
     features: dict[str, Any]
@@ -65,7 +67,7 @@ class Snapshots:
 
     def submit(self, scored: Scored) -> None:
         if not self.writer.submit(scored):
-            log.warning("snapshot of lead %s dropped: %d already waiting", scored.lead_id, self.writer.max_pending)
+            log.warning("snapshot of %s dropped: %d already waiting", scored.subject, self.writer.max_pending)
 
     def drain(self, timeout: float) -> bool:
         return self.writer.drain(timeout)
@@ -77,7 +79,7 @@ class Snapshots:
         def write(r: redis.Redis) -> None:
             pipe = r.pipeline(transaction=False)
             for s in batch:
-                key = snapshots_key(s.model, s.lead_id)
+                key = snapshots_key(s.model, s.subject)
                 pipe.lpush(key, json.dumps({"v": s.version, "ts": now, "f": s.features}, separators=(",", ":")))
                 pipe.ltrim(key, 0, self.settings.snapshot_history - 1)
                 pipe.expire(key, ttl)
@@ -91,10 +93,10 @@ class Snapshots:
         if shadows:
             self.events.publish(shadows)
 
-    def of(self, model: str, lead_id: str) -> list[Snapshot]:
-        """Every snapshot still kept for a lead, newest first. Raises if Redis is unreachable:
+    def of(self, model: str, subject: str) -> list[Snapshot]:
+        """Every snapshot still kept for a subject, newest first. Raises if Redis is unreachable:
         an outcome must not be stored without features merely because Redis blinked."""
-        raw = self.strict.lrange(snapshots_key(model, lead_id), 0, -1)
+        raw = self.strict.lrange(snapshots_key(model, subject), 0, -1)
         found = [json.loads(item) for item in raw]
         return [Snapshot(features=s["f"], version=s["v"], scored_at=float(s["ts"])) for s in found]
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from ml_core.errors import InvalidBatchError, InvalidLeadError, SpecError
-from ml_core.matching import rank_properties
-from tests.unit.pairs import listing, preferences, rules_served
+from ml_core.lifecycle import train_and_register
+from ml_core.matching import ScoredPair, rank_properties, scores_pairs
+from ml_core.pool import ModelPool
+from ml_core.registry import Registry
+from ml_core.scoring import score_batch
+from ml_core.spec import load_spec
+from tests.unit.pairs import REPO_MODELS, listing, preferences, rules_served
 
 
 @pytest.fixture
@@ -117,3 +123,30 @@ def test_no_properties_is_an_empty_ranking(models: list) -> None:
 def test_models_without_a_shared_pair_featurizer_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="sharing one featurizer"):
         rank_properties(rules_served(tmp_path, ("property_matcher", "lead_scorer")), lead(), LISTINGS)
+
+
+def test_rules_served_matches_leave_no_snapshot_to_train_on(models: list) -> None:
+    kept: list = []
+    rank_properties(models, lead(), LISTINGS, top_k=2, on_scored=kept.extend)
+    assert kept == []  # the rules' scores say nothing about a model's traffic
+
+
+def test_model_served_matches_report_the_derived_features_each_model_saw(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
+    for name in ("property_matcher", "viewing_probability_predictor"):
+        (tmp_path / name).mkdir()
+        shutil.copy(REPO_MODELS / name / "spec.toml", tmp_path / name / "spec.toml")
+        train_and_register(registry, name, rows=1500, folds=2)
+    pool = ModelPool(registry)
+    served = [pool.get("property_matcher"), pool.get("viewing_probability_predictor")]
+    kept: list[ScoredPair] = []
+    result = rank_properties(served, lead(), LISTINGS, top_k=2, on_scored=kept.extend)
+    top = [m["property_id"] for m in result["matches"]]
+    assert [(p.model, p.property_id, p.rank) for p in kept] == [(s.spec.name, pid, r) for s in served for r, pid in enumerate(top, 1)]
+    for pair in kept:
+        spec = registry.spec(pair.model)
+        assert set(pair.features) == set(spec.feature_names) and pair.lead_id == "lead-1"
+        # the snapshot reproduces the served probability: it is exactly what the model scored
+        again = score_batch(spec, pool.get(pair.model).scorer, [{"id": "x", **pair.features}])[0]
+        assert again["probability"] == pytest.approx(pair.probability, abs=1e-6)
+    assert scores_pairs(registry.spec("property_matcher")) and not scores_pairs(load_spec(REPO_MODELS, "lead_scorer"))

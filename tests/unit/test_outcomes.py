@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ml_core.errors import InvalidOutcomeError
-from ml_core.outcomes import OutcomeStore, Snapshot, parse_outcome, snapshot_before
+from ml_core.outcomes import OutcomeStore, Snapshot, parse_outcome, snapshot_before, subject
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
 
@@ -51,3 +51,26 @@ def test_store_is_durable_idempotent_and_yields_training_rows(tmp_path: Path) ->
     assert frame.to_dict("records") == [{"id": "a", "timeline_urgency": 0.5, "questions_asked": 3, "converted": 0}]
     assert reopened.get("lead_scorer", "a")["scored_version"] == "v1"
     assert reopened.get("churn_predictor", "a") is None
+
+
+def test_a_pair_model_outcome_names_its_property_and_a_lead_model_outcome_does_not() -> None:
+    with pytest.raises(InvalidOutcomeError, match="property_id: required"):
+        parse_outcome("l-1", True, "2026-01-01T00:00:00Z", pair_model=True)
+    with pytest.raises(InvalidOutcomeError, match="property_id: not expected"):
+        parse_outcome("l-1", True, "2026-01-01T00:00:00Z", "p-1")
+    with pytest.raises(InvalidOutcomeError, match="property_id: expected a non-empty string"):
+        parse_outcome("l-1", True, "2026-01-01T00:00:00Z", 7, pair_model=True)
+    assert parse_outcome("l-1", 1, "2026-01-01T00:00:00Z", "p-1", pair_model=True)[:2] == ("l-1", 1)
+
+
+def test_pair_subjects_are_unambiguous_and_kept_per_property(tmp_path: Path) -> None:
+    assert subject("a", None) == "a"
+    assert subject("a/b", "c") != subject("a", "b/c")
+    store = OutcomeStore(tmp_path)
+    for property_id, label in (("p-1", 1), ("p-2", 0)):
+        store.record("property_matcher", "a", label, NOW, Snapshot({"within_budget": label}, "v1", NOW.timestamp()), property_id)
+    assert store.counts("property_matcher")["outcomes"] == 2
+    assert store.get("property_matcher", "a", "p-2")["features"] == {"within_budget": 0}
+    assert store.get("property_matcher", "a") is None
+    frame = store.training_frame("property_matcher", "matched")
+    assert frame[["within_budget", "matched"]].values.tolist() == [[1, 1], [0, 0]]

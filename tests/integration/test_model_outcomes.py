@@ -1,0 +1,129 @@
+"""Weekly retraining from recorded outcomes works for every kind of model, not only lead_scorer:
+churn (a lead model served by its own task) and property matching (a pair model, whose outcomes
+name a property and train on the derived pair features the lead was ranked with). Real Redis,
+real prefork worker; in each test the market moves, so a retrain on the outcomes must beat the
+champion to be registered.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+
+from ml_core.errors import InvalidOutcomeError
+from ml_core.lifecycle import train_and_register
+from ml_core.outcomes import subject
+from ml_core.registry import Registry
+from ml_core.synthetic import generate
+from tasks.snapshots import snapshots_key
+from tests.conftest import TEST_REDIS
+from tests.integration.conftest import copy_specs
+from tests.integration.test_lifecycle import now_iso, poll
+from tests.integration.workers import client_app, running_worker, worker_env
+
+pytestmark = pytest.mark.slow
+CHURN, MATCHER = "churn_predictor", "property_matcher"
+URLS = {"broker_url": f"{TEST_REDIS}/13", "result_backend": f"{TEST_REDIS}/14", "cache_url": f"{TEST_REDIS}/9", "lock_url": f"{TEST_REDIS}/15"}
+
+
+class Stack:
+    def __init__(self, env: dict[str, str], models: Path) -> None:
+        self.app = client_app(env)
+        self.registry = Registry(models)
+        self.snapshots = redis.Redis.from_url(URLS["lock_url"])
+
+    def run_all(self, task: str, calls: list[tuple[list[Any], dict[str, Any]]], timeout: float = 60.0) -> list[Any]:
+        pending = [self.app.send_task(task, args=args, kwargs=kwargs) for args, kwargs in calls]
+        return [p.get(timeout=timeout) for p in pending]
+
+    def snapshot(self, model: str, subject_id: str) -> dict[str, Any] | None:
+        newest = self.snapshots.lindex(snapshots_key(model, subject_id), 0)
+        return json.loads(newest)["f"] if newest else None
+
+
+@pytest.fixture(scope="module")
+def stack(redis_available: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("model-outcomes")
+    models = copy_specs(root / "models", (CHURN, MATCHER))
+    for name in (CHURN, MATCHER):
+        train_and_register(Registry(models), name, rows=3000, folds=3)
+    for url in URLS.values():
+        redis.Redis.from_url(url).flushdb()
+    env = worker_env(
+        models_dir=str(models), data_dir=str(root / "data"), **URLS,
+        retrain_base_rows="3000", retrain_folds="3", retrain_min_outcomes="300",
+        retrain_champion_tolerance="-0.02",  # a retrain must beat the champion by 0.02
+    )
+    with running_worker(env, root / "worker.log", queues="scoring,training", concurrency=2):
+        yield Stack(env, models)
+    for url in URLS.values():
+        redis.Redis.from_url(url).flushdb()
+
+
+def assert_registered_from_outcomes(result: dict[str, Any], outcomes: int) -> None:
+    assert (result["status"], result["role"], result["version"]) == ("registered", "challenger", "v2")
+    assert result["training_set"]["outcomes"] == outcomes and result["training_set"]["rule"].startswith("outcomes only")
+    assert all(g["passed"] for g in result["gates"])
+    assert result["comparison"]["candidate"] > result["comparison"]["champion_metric"] + 0.02
+
+
+def test_churn_predictor_retrains_from_recorded_churn(stack: Stack) -> None:
+    # Given leads whose churn risk was served by predict_churn
+    frame = generate(CHURN, 400, 5).drop(columns="churned")
+    frame["id"] = [f"churn-{i}" for i in range(len(frame))]
+    leads = frame.to_dict("records")
+    served = stack.run_all("leadscore.predict_churn", [([lead], {}) for lead in leads])
+    assert {r["served_by"] for r in served} == {"onnx"}
+    poll(lambda: all(stack.snapshot(CHURN, lead["id"]) for lead in leads[-3:]), what="churn snapshots")
+    # When the market moves (leads who open every email now leave) and their churn is recorded
+    rng = np.random.default_rng(6)
+    middle = float(np.median([lead["email_open_rate"] for lead in leads]))
+    churned = [(lead["email_open_rate"] > middle) != (rng.random() < 0.1) for lead in leads]
+    recorded = stack.run_all("leadscore.record_outcome", [([lead["id"], bool(y), now_iso()], {"model": CHURN}) for lead, y in zip(leads, churned)])
+    assert all(r["with_features"] for r in recorded)
+    # Then the weekly retrain learns it from those outcomes, with the features served
+    result = stack.app.send_task("leadscore.retrain", args=[CHURN]).get(timeout=180)
+    assert_registered_from_outcomes(result, 400)
+    row = stack.app.send_task("leadscore.outcome_status", args=[CHURN, leads[3]["id"]]).get(timeout=30)["lead"]
+    assert row["features"] == {k: v for k, v in leads[3].items() if k != "id"} and row["outcome"] == int(churned[3])
+
+
+def test_property_matcher_retrains_from_outcomes_of_lead_property_pairs(stack: Stack) -> None:
+    # Given 40 leads, each ranked against its own 10 listings by match_properties
+    pairs = generate(MATCHER, 400, 7)
+    leads, listings = [], []
+    for i in range(40):
+        rows = pairs.iloc[i * 10 : (i + 1) * 10].to_dict("records")
+        leads.append({"id": f"buyer-{i}", "preferences": {k.split(".", 1)[1]: v for k, v in rows[0].items() if k.startswith("preferences.")}})
+        listings.append([
+            {"id": f"home-{i}-{j}", **{k.split(".", 1)[1]: v for k, v in row.items() if k.startswith("property.")}}
+            for j, row in enumerate(rows)
+        ])
+    ranked = stack.run_all("leadscore.match_properties", [([lead, homes], {"top_k": None}) for lead, homes in zip(leads, listings)])
+    assert all(r["models"][MATCHER]["served_by"] == "onnx" and len(r["matches"]) == 10 for r in ranked)
+    shown = [(lead["id"], m["property_id"]) for lead, r in zip(leads, ranked) for m in r["matches"]]
+    poll(lambda: all(stack.snapshot(MATCHER, subject(*pair)) for pair in shown[-3:]), what="pair snapshots")
+    # When the market moves (buyers now settle for homes priced well over their budget) and outcomes
+    # of the pairs are recorded, by property
+    features = {pair: stack.snapshot(MATCHER, subject(*pair)) for pair in shown}
+    assert all(f is not None for f in features.values())
+    middle = float(np.median([f["price_to_budget"] for f in features.values()]))  # type: ignore[index]
+    rng = np.random.default_rng(8)
+    good = {pair: (f["price_to_budget"] > middle) != (rng.random() < 0.1) for pair, f in features.items()}  # type: ignore[index]
+    calls = [([lead_id, bool(y), now_iso()], {"model": MATCHER, "property_id": home}) for (lead_id, home), y in good.items()]
+    recorded = stack.run_all("leadscore.record_outcome", calls)
+    assert all(r["with_features"] and r["property_id"] for r in recorded)
+    with pytest.raises(InvalidOutcomeError, match="property_id: required"):
+        stack.app.send_task("leadscore.record_outcome", args=["buyer-0", True, now_iso()], kwargs={"model": MATCHER}).get(timeout=30)
+    # Then the retrain learns the new taste from the pair outcomes, on the features served
+    result = stack.app.send_task("leadscore.retrain", args=[MATCHER]).get(timeout=180)
+    assert_registered_from_outcomes(result, 400)
+    lead_id, home = shown[11]
+    row = stack.app.send_task("leadscore.outcome_status", args=[MATCHER, lead_id, home]).get(timeout=30)["lead"]
+    assert row["features"] == features[(lead_id, home)] and row["outcome"] == int(good[(lead_id, home)])
