@@ -6,6 +6,7 @@ Follows scikit-learn's contract: nothing here runs on the serving path.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,27 +127,43 @@ def fit(
     folds: int = 5,
     holdout: float = 0.2,
     parity_tolerance: float = 1e-4,
+    families: Collection[str] | None = None,
 ) -> TrainedModel:
     """``train`` without raising: the gates it failed are in ``failures``, the split in ``split``,
-    so a caller (retraining) can add gates of its own and report every number at once."""
+    so a caller (retraining) can add gates of its own and report every number at once.
+
+    ``families`` restricts the choice to some of ``candidates`` (default: all of them), so one
+    family can be measured on its own, as ``bench/lifecycle_bench.py`` does.
+    """
+    pool = _restricted(seed, families)
     with threadpool_limits(limits=1):
-        return _fit_and_gate(spec, data, seed, folds, holdout, parity_tolerance)
+        return _fit_and_gate(spec, data, pool, seed, folds, holdout, parity_tolerance)
+
+
+def _restricted(seed: int, families: Collection[str] | None) -> dict[str, Any]:
+    every = candidates(seed)
+    if families is None:
+        return every
+    unknown = sorted(set(families) - set(every))
+    if unknown or not families:
+        raise ValueError(f"unknown model families {unknown or '(none given)'}; choose from {sorted(every)}")
+    return {name: every[name] for name in every if name in families}
 
 
 def _fit_and_gate(
-    spec: ModelSpec, data: TrainingSet, seed: int, folds: int, holdout: float, parity_tolerance: float
+    spec: ModelSpec, data: TrainingSet, pool: dict[str, Any], seed: int, folds: int, holdout: float, parity_tolerance: float
 ) -> TrainedModel:
     X_train, X_test, y_train, y_test = train_test_split(
         data.X, data.y, test_size=holdout, stratify=data.y, random_state=seed
     )
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     cv: dict[str, dict[str, float]] = {}
-    for name, estimator in candidates(seed).items():
+    for name, estimator in pool.items():
         scores = cross_val_score(estimator, X_train, y_train, cv=splitter, scoring=spec.metric)
         cv[name] = {"mean": round(float(scores.mean()), 5), "std": round(float(scores.std()), 5)}
         log.info("model %s candidate %s: cv %s %.4f +- %.4f", spec.name, name, spec.metric, scores.mean(), scores.std())
     family = max(cv, key=lambda name: cv[name]["mean"])
-    model = clone(candidates(seed)[family]).fit(X_train, y_train)
+    model = clone(pool[family]).fit(X_train, y_train)
 
     proba = model.predict_proba(X_test)[:, 1]
     holdout_score = float(get_scorer(spec.metric)(model, X_test, y_test))

@@ -9,7 +9,7 @@ import pytest
 from ml_core import onnx_model, synthetic
 from ml_core.dataset import training_set
 from ml_core.errors import RegistrationRefusedError
-from ml_core.training import candidates, train
+from ml_core.training import candidates, fit, train
 
 from .helpers import FOLDS, MODEL, TRAIN_ROWS, TRAIN_SEED
 
@@ -31,6 +31,14 @@ def test_best_cross_validated_family_is_kept(trained):
     best = max(trained.cross_validation, key=lambda name: trained.cross_validation[name]["mean"])
     assert trained.family == best
     assert type(trained.model) is type(candidates(0)[best])
+
+
+def test_fit_can_be_restricted_to_named_families(spec, small_set):
+    fitted = fit(spec, small_set, folds=2, families=["logistic_regression"])
+    assert fitted.family == "logistic_regression"
+    assert set(fitted.cross_validation) == {"logistic_regression"}
+    with pytest.raises(ValueError, match=r"unknown model families \['forest'\]"):
+        fit(spec, small_set, families=["forest", "mlp"])
 
 
 def test_card_data_fingerprint(trained, train_set):
