@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     visibility_timeout_seconds: int = Field(600, gt=0)
     """Redis broker: an unacknowledged task returns to its queue after this long (a dead worker's
     tasks are redelivered). Longer than any task runs, or a slow task is delivered twice."""
+    client_resend_seconds: float = Field(3.0, gt=0)
+    """``ScoreClient.score`` re-sends a lead (same task id) when no result came for this long: a
+    Redis broker can lose a message to a worker killed mid-delivery (``tasks/client.py``)."""
     beat_lock_ttl_seconds: float = Field(30.0, gt=0)
     """A Beat that stops renewing its lock for this long is taken over by a standby Beat."""
     health_ping_seconds: float = Field(60.0, gt=0)

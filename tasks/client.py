@@ -15,6 +15,13 @@ the served version from the version key workers publish, in the same ``MGET`` as
 is the cached result for *this* lead's id, with ``cached: true`` and ``latency_ms`` of the
 lookup; it is counted, published as ``lead.cache_hit`` and, when escalated, handed to the deep
 tier, all from a background thread. A cache outage makes every lookup a quick miss.
+
+``score`` re-sends ``score_lead`` under the same task id when no result has come after
+``client_resend_seconds``. kombu's Redis transport pops a message and records it as unacknowledged
+in two steps; a worker killed between them loses the message, and nothing on the broker side
+redelivers it. Scoring is idempotent and both deliveries write the one result of that task id, so
+the re-send makes ``score`` at-least-once end to end on either broker; the price is an occasional
+lead scored twice (its events published twice) when a worker is merely slow.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import uuid
 from typing import Any
 
 from celery import Celery, states
+from celery.exceptions import TimeoutError as ResultTimeout
 from celery.result import AsyncResult, EagerResult
 
 from ml_core.cache_entry import feature_digest
@@ -70,12 +78,22 @@ class ScoreClient:
         return found
 
     def score(self, lead: Any, model: str = DEFAULT_MODEL, *, explain: bool = False, timeout: float = 10.0) -> dict[str, Any]:
-        """A hit, or ``score_lead``'s result. ``explain=True`` always goes to a worker."""
+        """A hit, or ``score_lead``'s result, re-sent while none comes (module docstring).
+        ``explain=True`` always goes to a worker. Raises ``celery.exceptions.TimeoutError`` after ``timeout``."""
         hit = None if explain else self.lookup(lead, model)
         if hit is not None:
             return hit
-        result: dict[str, Any] = self._send(lead, model, explain).get(timeout=timeout)
-        return result
+        deadline = time.monotonic() + timeout
+        pending = self._send(lead, model, explain)
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                result: dict[str, Any] = pending.get(timeout=max(0.001, min(self.settings.client_resend_seconds, left)))
+                return result
+            except ResultTimeout:
+                if time.monotonic() >= deadline:
+                    raise
+                self._send(lead, model, explain, task_id=pending.id)
 
     def score_async(self, lead: Any, model: str = DEFAULT_MODEL, *, explain: bool = False) -> AsyncResult | EagerResult:
         """A finished result for a hit; on a miss the ``AsyncResult`` of ``score_lead``."""
@@ -113,6 +131,6 @@ class ScoreClient:
             spec = self._specs[model] = self.registry.spec(model)
         return spec
 
-    def _send(self, lead: Any, model: str, explain: bool) -> AsyncResult:
+    def _send(self, lead: Any, model: str, explain: bool, task_id: str | None = None) -> AsyncResult:
         kwargs: dict[str, Any] = {"model": model, **({"explain": True} if explain else {})}
-        return self.app.send_task("leadscore.score_lead", args=[lead], kwargs=kwargs)
+        return self.app.send_task("leadscore.score_lead", args=[lead], kwargs=kwargs, task_id=task_id)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import redis
 
+from ml_core.settings import Settings
 from ml_core.synthetic import generate
+from tasks.client import ScoreClient
 from tests.conftest import TEST_AMQP, TEST_REDIS
 from tests.integration.workers import client_app, die_with_parent, running_worker, stop_group, worker_env
 
@@ -30,8 +35,6 @@ def children(pid: int) -> list[int]:
 
 def own_broker(models_dir: Path, db: int, **extra: str) -> dict[str, str]:
     """Databases no other test uses, flushed, so leftovers never leak between fault tests."""
-    import redis
-
     for n in (db, db + 1):
         redis.Redis.from_url(f"{TEST_REDIS}/{n}").flushdb()
     settings = {"models_dir": str(models_dir), "broker_url": f"{TEST_REDIS}/{db}", "result_backend": f"{TEST_REDIS}/{db + 1}"}
@@ -93,6 +96,52 @@ def test_killed_whole_worker_loses_nothing_once_another_worker_runs(redis_availa
         assert [r["lead_id"] for r in result] == [lead["id"] for lead in batch]
 
 
+def client_env(models_dir: Path, **extra: str) -> tuple[dict[str, str], Settings]:
+    """A Redis broker of the test's own, and the settings a ScoreClient of that environment reads."""
+    env = own_broker(models_dir, 13, cache_url=f"{TEST_REDIS}/15", **extra)
+    redis.Redis.from_url(f"{TEST_REDIS}/15").flushdb()
+    fields = {f"LEADSCORE_{name.upper()}": name for name in Settings.model_fields}
+    return env, Settings(**{fields[k]: v for k, v in env.items() if k in fields})
+
+
+def test_a_score_lost_by_the_redis_broker_is_resent_by_the_client(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
+    """kombu's Redis transport can lose a message popped by a worker killed before it recorded it
+    as unacknowledged. Here the loss is made deterministic: the message is popped from the queue."""
+    env, settings = client_env(models_dir, client_resend_seconds="1")
+    broker = redis.Redis.from_url(env["LEADSCORE_BROKER_URL"])
+    lead = leads(1, 31)[0]
+    with ScoreClient(settings, client_app(env)) as client, ThreadPoolExecutor(1) as pool:
+        # Given a lead sent to score while no worker runs, and its message lost from the queue
+        future = pool.submit(client.score, lead, timeout=90)
+        lost: list[bytes] = []
+        wait_for(lambda: lost.extend(filter(None, [broker.rpop(settings.scoring_queue)])) or lost, 10, "the first message")
+        # When a worker comes up, the client's re-send (same task id) is what it finds
+        with running_worker(env, tmp_path / "w.log", queues=settings.scoring_queue):
+            result = future.result(timeout=90)
+    assert result["lead_id"] == lead["id"] and result["served_by"] == "onnx"
+    assert json.loads(lost[0])["headers"]["id"] in (tmp_path / "w.log").read_text()  # the same task id, re-sent
+
+
+def test_killed_whole_worker_on_redis_loses_no_client_score(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
+    """A dead worker's prefetched tasks come back after the visibility timeout; one lost mid-delivery
+    is re-sent by the client. Either way every caller gets its lead's score."""
+    env, settings = client_env(models_dir, visibility_timeout_seconds="4", client_resend_seconds="2")
+    batch = leads(300, 32)
+    with ScoreClient(settings, client_app(env)) as client, ThreadPoolExecutor(8) as pool:
+        with running_worker(env, tmp_path / "w1.log", queues=settings.scoring_queue) as first:
+            futures = [pool.submit(client.score, lead, timeout=120) for lead in batch]
+            wait_for(lambda: sum(f.done() for f in futures) >= 20, 60, "the first scores")
+            # When the whole worker, parent and children, dies while scores flow
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait(timeout=10)
+        assert not all(f.done() for f in futures), "the kill came too late to test anything"
+        # Then with a new worker, every caller gets a result for its own lead
+        with running_worker(env, tmp_path / "w2.log", queues=settings.scoring_queue):
+            results = [f.result(timeout=150) for f in futures]
+    assert [r["lead_id"] for r in results] == [lead["id"] for lead in batch]
+    assert all(r["served_by"] == "onnx" for r in results)
+
+
 def test_slow_model_loading_never_gets_a_child_killed(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
     env = own_broker(models_dir, 13)
     log = tmp_path / "w.log"
@@ -121,8 +170,6 @@ def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-u
 
 
 def test_second_beat_stands_by_until_the_first_dies(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
-    import redis
-
     redis.Redis.from_url(os.environ["LEADSCORE_LOCK_URL"]).flushdb()
     env = own_broker(models_dir, 13, health_ping_seconds="1", beat_lock_ttl_seconds="3")
     logs = [tmp_path / "beat-a.log", tmp_path / "beat-b.log"]
