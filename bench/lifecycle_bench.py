@@ -145,7 +145,7 @@ def report(pairs: list[Pair], args: argparse.Namespace, started_load: str, secon
         f"is faster); within {SAME - 1:.0%} either way they read \"about the same\". The guard serves an optimized artifact only if "
         f"the AUC drops at most {tolerance.max_auc_drop}, no probability moves more than {tolerance.max_abs_diff} "
         f"and at most {tolerance.max_flip_rate:.0%} of leads change label band (hot, warm, cold), on the same "
-        f"held-out rows; a compact ensemble's own ONNX export must also match its native model to "
+        f"held-out rows, and it is smaller than the full artifact; a compact ensemble's own ONNX export must also match its native model to "
         f"{tolerance.parity_tolerance:.0e}. Boosters: full {trees(pairs[-1].trained.model)}, compact "
         f"{trees_text(COMPACT_TREES)} (`ml_core.optimize.COMPACT_TREES`)."
     )

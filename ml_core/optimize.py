@@ -11,7 +11,10 @@ ONNX Runtime's INT8 quantization rewrites MatMul/Gemm (and Conv) operators; it l
 
 Either candidate is held to one guard against the full float model on the held-out rows: AUC
 change, the largest probability change, and the share of leads whose label band (hot, warm, cold)
-changes. It is served only if all three are within tolerance; otherwise the full model is.
+changes. It is served only if all three are within tolerance and it is smaller than the full
+artifact; otherwise the full model is. Size is the check because it is deterministic: on a network
+as small as ours the quantization scales and operators outweigh the weights INT8 saves
+(``bench/lifecycle_bench.py`` measures size, speed and accuracy side by side).
 """
 
 from __future__ import annotations
@@ -141,6 +144,8 @@ def _guarded(trained: TrainedModel, kind: str, candidate: bytes, native: Any, to
         failures.append(f"a probability moves {numbers['max_abs_diff']:.4f} > {tolerance.max_abs_diff}")
     if numbers["label_flip_rate"] > tolerance.max_flip_rate:
         failures.append(f"{numbers['label_flip_rate']:.2%} of labels flip > {tolerance.max_flip_rate:.2%}")
+    if len(candidate) >= len(trained.onnx):
+        failures.append(f"not smaller ({len(candidate)} bytes against {len(trained.onnx)}): nothing to gain")
     if kind == "compact":
         numbers["parity_max_abs_diff"] = onnx_model.parity(candidate, native, split.X_test)
         if numbers["parity_max_abs_diff"] > tolerance.parity_tolerance:

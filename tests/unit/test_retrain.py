@@ -83,6 +83,11 @@ def test_int8_only_where_there_are_matmul_operators_and_always_with_the_guard(sp
     assert quantized.served == (quantized.onnx != mlp.onnx)
     refused = optimize(mlp, Tolerance(max_abs_diff=0.0))
     assert not refused.served and refused.onnx == mlp.onnx and "refused" in refused.card["reason"]
+    # however accurate, an INT8 artifact that is not smaller is not worth serving
+    loose = optimize(mlp, Tolerance(max_auc_drop=1.0, max_abs_diff=1.0, max_flip_rate=1.0))
+    sizes = loose.card["size_bytes"]
+    assert loose.served == (sizes["int8"] < sizes["full"])
+    assert loose.served or "not smaller" in loose.card["reason"]
 
 
 def test_trees_get_a_compact_ensemble_held_to_the_same_guard(spec, train_set, monkeypatch) -> None:
