@@ -3,7 +3,8 @@
 ``record_outcome`` runs on the training queue, on the host whose ``data_dir`` holds the outcome
 store (the one that retrains): the outcome is durable (fsynced in SQLite) when its result comes
 back. Until then it is a task message, which ``acks_late`` redelivers if the worker dies;
-recording twice stores the same row.
+recording twice stores the same row. While the snapshot Redis is unreachable the task retries with
+backoff (12 tries within about an hour) rather than store the label without its features.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+import redis
 from celery import shared_task
 
 from ml_core.errors import LeadscoreError
@@ -29,7 +31,10 @@ def outcome_store() -> OutcomeStore:
     return OutcomeStore(get_settings().data_dir)
 
 
-@shared_task(name="leadscore.record_outcome", acks_late=True, throws=(LeadscoreError,))
+@shared_task(
+    name="leadscore.record_outcome", acks_late=True, throws=(LeadscoreError,),
+    autoretry_for=(redis.ConnectionError, redis.TimeoutError), retry_backoff=5, retry_backoff_max=600, max_retries=12,
+)
 def record_outcome(
     lead_id: str, outcome: bool | int, occurred_at: str, model: str = DEFAULT_MODEL, property_id: str | None = None
 ) -> dict[str, Any]:
