@@ -41,6 +41,8 @@ class ScoredPair:
     version: str
     probability: float
     features: dict[str, Any]
+    row: np.ndarray
+    """The encoded feature row the model scored: a shadow challenger scores the very same one."""
 
 
 def scores_pairs(spec: ModelSpec) -> bool:
@@ -58,12 +60,14 @@ def rank_properties(
     unknown_fields: Literal["reject", "ignore"] = "reject",
     max_properties: int | None = None,
     on_scored: Callable[[list[ScoredPair]], None] | None = None,
+    scorers: Mapping[str, Scorer] | None = None,
 ) -> dict[str, Any]:
     """The lead's properties best first by ``order_by`` (default: the first model), each with every model's score.
 
     ``top_k`` None returns every valid property. Other fields of ``lead`` than ``id`` and
     ``preferences`` are ignored: a full CRM lead can be passed as it is. ``on_scored`` receives
-    the returned matches of every model that served them itself (not its rules).
+    the returned matches of every model that served them itself (not its rules). ``scorers``
+    replaces a model's champion for this lead (a canary challenger).
     """
     started = time.perf_counter()
     featurizer = _shared_featurizer(models)
@@ -100,19 +104,20 @@ def rank_properties(
     valid[list(problems)] = False
     probabilities: dict[str, np.ndarray] = {}
     used: dict[str, Scorer] = {}
+    chosen = {s.spec.name: (scorers or {}).get(s.spec.name, s.scorer) for s in models}
     for s in models:
         if valid.any():  # route: a breaker-guarded scorer says whether its model or its rules answered
-            p, used[s.spec.name] = route(s.scorer, matrices[s.spec.name][valid])
+            p, used[s.spec.name] = route(chosen[s.spec.name], matrices[s.spec.name][valid])
             probabilities[s.spec.name] = np.clip(p, 0.0, 1.0)
         else:
-            probabilities[s.spec.name], used[s.spec.name] = np.zeros(0), s.scorer
+            probabilities[s.spec.name], used[s.spec.name] = np.zeros(0), chosen[s.spec.name]
     ids = [listings.ids[i] for i in np.flatnonzero(valid)]
     order = np.argsort(-probabilities[order_by], kind="stable")[:top_k]
     if on_scored is not None:
         rows = np.flatnonzero(valid)[order]
         on_scored([
             ScoredPair(name, lead_id, listings.ids[row], rank, used[name].version, float(probabilities[name][k]),
-                       {f: column[row].item() for f, column in derived_columns[name].items()})
+                       {f: column[row].item() for f, column in derived_columns[name].items()}, matrices[name][row])
             for name in probabilities if used[name].served_by == "onnx"
             for rank, (k, row) in enumerate(zip(order.tolist(), rows.tolist()), start=1)
         ])

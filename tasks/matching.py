@@ -7,9 +7,9 @@ from typing import Any
 from celery import shared_task
 
 from ml_core.errors import LeadscoreError
-from ml_core.matching import rank_properties
+from ml_core.matching import ScoredPair, rank_properties
 from ml_core.settings import get_settings
-from tasks.rollout_serving import after_ranking
+from tasks.rollout_serving import after_ranking, choose_scorer
 from tasks.worker import model_pool
 
 MATCH_MODEL = "property_matcher"
@@ -19,16 +19,21 @@ PAIR_MODELS = (MATCH_MODEL, "property_interest_predictor", "viewing_probability_
 def rank(lead: Any, properties: Any, top_k: int | None, models: tuple[str, ...], order_by: str | None) -> dict[str, Any]:
     settings = get_settings()
     pool = model_pool()
-    return rank_properties(
-        [pool.get(name) for name in models],
+    served = [pool.get(name) for name in models]  # held to the end: a hot reload never changes this ranking's versions
+    pairs: list[ScoredPair] = []
+    result = rank_properties(
+        served,
         lead,
         properties,
         top_k=top_k,
         order_by=order_by,
         unknown_fields=settings.unknown_fields,
         max_properties=settings.max_batch_size,
-        on_scored=after_ranking,
+        on_scored=pairs.extend,
+        scorers={s.spec.name: choose_scorer(s, lead) for s in served},
     )
+    after_ranking(served, result, pairs)
+    return result
 
 
 @shared_task(name="leadscore.match_properties", acks_late=True, throws=(LeadscoreError,))

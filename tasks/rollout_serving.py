@@ -6,6 +6,9 @@
 - shadow: after the champion's result is made, the challenger scores the same encoded row (one
   ONNX Runtime call, tens of microseconds); both probabilities go to the ``model.shadow`` stream
   from the background writer. The caller only ever sees the champion's result.
+- property rankings take part the same way, per model: a lead in a pair model's canary slice has
+  all its properties scored by the challenger (the ranking's ``models`` entry says ``rollout:
+  "canary"``); a shadow challenger scores the best returned matches, one event per pair.
 - every model-scored lead, and every (lead, property) match a ranking returns, leaves a snapshot of
   its features (for ``record_outcome``) and a drift sample, through ``tasks/snapshots.py``.
 
@@ -15,6 +18,7 @@ Batch and bulk scoring and prewarming always use the champion.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -53,32 +57,58 @@ def choose_scorer(served: Served, lead: Any) -> GuardedScorer | CanaryScorer:
 
 def after_score(served: Served, result: dict[str, Any], row: np.ndarray, features: dict[str, Any]) -> None:
     """Mark a canary result, compare a shadow challenger, and queue the snapshot; never raises for the caller."""
-    c = served.challenger
-    if c is not None and c.state.mode == "canary" and result["model_version"] == c.state.version:
+    if _in_canary(served, result["model_version"]):
         result["rollout"] = "canary"
     if result["served_by"] != "onnx":
         return  # rules-served leads tell nothing about a model's traffic
-    shadow_fields = None
     shadow = served.shadow
+    shadow_fields = None
     if shadow is not None:
-        try:
-            p = float(shadow.predict_proba(row.reshape(1, -1))[0])
-        except Exception:  # noqa: BLE001 - the shadow never affects the lead's result
-            log.exception("shadow challenger %s failed", shadow.version)
-            p = float("nan")
-        shadow_fields = {
-            "schema": "1", "type": SHADOW_EVENT, "lead_id": str(result["lead_id"]), "model": result["model"],
-            "champion_version": result["model_version"], "champion_probability": repr(result["probability"]),
-            "challenger_version": shadow.version, "challenger_probability": repr(round(p, 6)),
-            "challenger_label": served.spec.bands.label(round(p * 100.0, 2)), "champion_label": result["label"],
-            "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-        }
+        (p,) = _shadow_probabilities(shadow, row.reshape(1, -1))
+        shadow_fields = _shadow_event(served, shadow, str(result["lead_id"]), result["model_version"], result["probability"], p)
     snapshots().submit(Scored(result["model"], str(result["lead_id"]), result["model_version"], result["probability"], features, shadow_fields))
 
 
-def after_ranking(pairs: list[ScoredPair]) -> None:
-    """Queue a snapshot of the best returned (lead, property) matches, for outcomes of pair models."""
+def after_ranking(served: Sequence[Served], result: dict[str, Any], pairs: list[ScoredPair]) -> None:
+    """For a property ranking: mark the models a canary challenger served, and for the best returned
+    matches compare a shadow challenger and queue the snapshots (outcomes of pair models train on them)."""
+    for s in served:
+        entry = result["models"].get(s.spec.name)
+        if entry is not None and _in_canary(s, entry["model_version"]):
+            entry["rollout"] = "canary"
     keep = get_settings().snapshot_ranked_pairs
-    for p in pairs:
-        if p.rank <= keep:
-            snapshots().submit(Scored(p.model, subject(p.lead_id, p.property_id), p.version, p.probability, p.features))
+    for s in served:
+        mine = [p for p in pairs if p.model == s.spec.name and p.rank <= keep]
+        shadow = s.shadow
+        shadowed = _shadow_probabilities(shadow, np.stack([p.row for p in mine])) if shadow is not None and mine else None
+        for i, p in enumerate(mine):
+            fields = None
+            if shadow is not None and shadowed is not None:
+                fields = _shadow_event(s, shadow, p.lead_id, p.version, p.probability, shadowed[i]) | {"property_id": p.property_id}
+            snapshots().submit(Scored(p.model, subject(p.lead_id, p.property_id), p.version, p.probability, p.features, fields))
+
+
+def _in_canary(served: Served, version: str) -> bool:
+    c = served.challenger
+    return c is not None and c.state.mode == "canary" and version == c.state.version
+
+
+def _shadow_probabilities(shadow: OnnxScorer, X: np.ndarray) -> np.ndarray:
+    try:
+        return shadow.predict_proba(X)
+    except Exception:  # noqa: BLE001 - the shadow never affects the lead's result
+        log.exception("shadow challenger %s failed", shadow.version)
+        return np.full(len(X), np.nan)
+
+
+def _shadow_event(served: Served, shadow: OnnxScorer, lead_id: str, version: str, probability: float, p: float) -> dict[str, str]:
+    """Fields of a ``model.shadow`` event: champion and shadow challenger on the same lead (or pair)."""
+    p = float(p)
+    return {
+        "schema": "1", "type": SHADOW_EVENT, "lead_id": lead_id, "model": served.spec.name,
+        "champion_version": version, "champion_probability": repr(probability),
+        "challenger_version": shadow.version, "challenger_probability": repr(round(p, 6)),
+        "challenger_label": served.spec.bands.label(round(p * 100.0, 2)),
+        "champion_label": served.spec.bands.label(round(probability * 100.0, 2)),
+        "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+    }

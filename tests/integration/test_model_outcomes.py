@@ -21,6 +21,7 @@ from ml_core.lifecycle import train_and_register
 from ml_core.outcomes import subject
 from ml_core.registry import Registry
 from ml_core.synthetic import generate
+from tasks.events import stream_key
 from tasks.snapshots import snapshots_key
 from tests.conftest import TEST_REDIS
 from tests.integration.conftest import copy_specs
@@ -59,11 +60,26 @@ def stack(redis_available: None, tmp_path_factory: pytest.TempPathFactory) -> It
         models_dir=str(models), data_dir=str(root / "data"), **URLS,
         retrain_base_rows="3000", retrain_folds="3", retrain_min_outcomes="300",
         retrain_champion_tolerance="-0.02",  # a retrain must beat the champion by 0.02
+        reload_check_seconds="0.3",
     )
     with running_worker(env, root / "worker.log", queues="scoring,training", concurrency=2):
         yield Stack(env, models)
     for url in URLS.values():
         redis.Redis.from_url(url).flushdb()
+
+
+def buyers(n: int, seed: int) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+    """``n`` leads with preferences, and 10 listings of its own for each."""
+    pairs = generate(MATCHER, n * 10, seed)
+    leads, listings = [], []
+    for i in range(n):
+        rows = pairs.iloc[i * 10 : (i + 1) * 10].to_dict("records")
+        leads.append({"id": f"buyer-{seed}-{i}", "preferences": {k.split(".", 1)[1]: v for k, v in rows[0].items() if k.startswith("preferences.")}})
+        listings.append([
+            {"id": f"home-{seed}-{i}-{j}", **{k.split(".", 1)[1]: v for k, v in row.items() if k.startswith("property.")}}
+            for j, row in enumerate(rows)
+        ])
+    return leads, listings
 
 
 def assert_registered_from_outcomes(result: dict[str, Any], outcomes: int) -> None:
@@ -96,15 +112,7 @@ def test_churn_predictor_retrains_from_recorded_churn(stack: Stack) -> None:
 
 def test_property_matcher_retrains_from_outcomes_of_lead_property_pairs(stack: Stack) -> None:
     # Given 40 leads, each ranked against its own 10 listings by match_properties
-    pairs = generate(MATCHER, 400, 7)
-    leads, listings = [], []
-    for i in range(40):
-        rows = pairs.iloc[i * 10 : (i + 1) * 10].to_dict("records")
-        leads.append({"id": f"buyer-{i}", "preferences": {k.split(".", 1)[1]: v for k, v in rows[0].items() if k.startswith("preferences.")}})
-        listings.append([
-            {"id": f"home-{i}-{j}", **{k.split(".", 1)[1]: v for k, v in row.items() if k.startswith("property.")}}
-            for j, row in enumerate(rows)
-        ])
+    leads, listings = buyers(40, 7)
     ranked = stack.run_all("leadscore.match_properties", [([lead, homes], {"top_k": None}) for lead, homes in zip(leads, listings)])
     assert all(r["models"][MATCHER]["served_by"] == "onnx" and len(r["matches"]) == 10 for r in ranked)
     shown = [(lead["id"], m["property_id"]) for lead, r in zip(leads, ranked) for m in r["matches"]]
@@ -120,10 +128,34 @@ def test_property_matcher_retrains_from_outcomes_of_lead_property_pairs(stack: S
     recorded = stack.run_all("leadscore.record_outcome", calls)
     assert all(r["with_features"] and r["property_id"] for r in recorded)
     with pytest.raises(InvalidOutcomeError, match="property_id: required"):
-        stack.app.send_task("leadscore.record_outcome", args=["buyer-0", True, now_iso()], kwargs={"model": MATCHER}).get(timeout=30)
+        stack.app.send_task("leadscore.record_outcome", args=[leads[0]["id"], True, now_iso()], kwargs={"model": MATCHER}).get(timeout=30)
     # Then the retrain learns the new taste from the pair outcomes, on the features served
     result = stack.app.send_task("leadscore.retrain", args=[MATCHER]).get(timeout=180)
     assert_registered_from_outcomes(result, 400)
     lead_id, home = shown[11]
     row = stack.app.send_task("leadscore.outcome_status", args=[MATCHER, lead_id, home]).get(timeout=30)["lead"]
     assert row["features"] == features[(lead_id, home)] and row["outcome"] == int(good[(lead_id, home)])
+
+
+def test_a_pair_model_challenger_runs_in_shadow_then_serves_its_canary(stack: Stack) -> None:
+    # Given the retrain above left v2 as property_matcher's challenger, in shadow
+    leads, listings = buyers(3, 9)
+    events = redis.Redis.from_url(URLS["cache_url"])
+
+    def rank(i: int) -> dict[str, Any]:
+        return stack.app.send_task("leadscore.match_properties", args=[leads[i], listings[i]], kwargs={"top_k": 4}).get(timeout=30)
+
+    def shadowed() -> list[dict[str, str]]:
+        found = [{k.decode(): v.decode() for k, v in f.items()} for _, f in events.xrange(stream_key("model.shadow"))]
+        return [e for e in found if e["lead_id"] == leads[0]["id"]]
+
+    # When a lead's properties are ranked, the champion answers and the challenger scores the same pairs
+    ranked = rank(0)
+    assert ranked["models"][MATCHER]["model_version"] == "v1" and "rollout" not in ranked["models"][MATCHER]
+    seen = poll(lambda: shadowed() if len(shadowed()) >= 4 else None, what="shadow events of pairs")
+    assert {e["property_id"] for e in seen} == {m["property_id"] for m in ranked["matches"]}
+    assert all((e["champion_version"], e["challenger_version"]) == ("v1", "v2") for e in seen)
+    # When the challenger goes to a 100% canary, the running worker's rankings come from it
+    stack.app.send_task("leadscore.set_rollout", args=[MATCHER, "canary", 100.0]).get(timeout=30)
+    canary = poll(lambda: (r := rank(1))["models"][MATCHER].get("rollout") and r, what="a canary ranking")
+    assert canary["models"][MATCHER]["model_version"] == "v2" and len(canary["matches"]) == 4
