@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ml_core import synthetic
+from ml_core import rollout, synthetic
 from ml_core.dataset import read_table, training_set
+from ml_core.errors import ModelNotFoundError
 from ml_core.featurizers import featurize_table
 from ml_core.registry import Registry
 from ml_core.retrain import version_files
@@ -27,7 +28,8 @@ def train_and_register(
     """Fit, gate and register ``name``; return its card. Synthetic data unless ``data`` names a table.
 
     A featurized model's table may hold raw inputs; they are derived into features here, by the
-    same code that derives them at serving time.
+    same code that derives them at serving time. Registered as champion, the version is recorded as
+    promoted in the model's history, so ``rollback`` can return to the champion it replaced.
     """
     spec = registry.spec(name)
     if data is None:
@@ -39,5 +41,15 @@ def train_and_register(
     # first versions serve the full model, retraining is where cheaper artifacts are tried
     headline = {"family": trained.family, "data": source, **trained.metrics}
     files, extra = version_files(trained, None, headline, None)
+    previous = _champion(registry, name) if champion else None
     version = registry.register(trained, champion=champion, extra_files=files, card_extra=extra)
+    if champion:
+        rollout.record(registry, name, "promoted", version=version, previous=previous, mode="leadscore train")
     return registry.card(name, version)
+
+
+def _champion(registry: Registry, name: str) -> str | None:
+    try:
+        return registry.champion(name)
+    except ModelNotFoundError:
+        return None

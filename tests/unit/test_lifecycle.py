@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ml_core import synthetic
+from ml_core import rollout, synthetic
 from ml_core.errors import DatasetError, ModelNotFoundError
 from ml_core.lifecycle import train_and_register
 
@@ -34,3 +34,13 @@ def test_bad_table_registers_nothing(empty_registry, tmp_path):
 def test_unknown_model(empty_registry):
     with pytest.raises(ModelNotFoundError):
         train_and_register(empty_registry, "no_such_model", rows=100)
+
+
+def test_training_over_a_champion_is_a_promotion_that_rollback_undoes(empty_registry):
+    for seed in (1, 2):
+        train_and_register(empty_registry, MODEL, rows=TRAIN_ROWS, seed=seed, folds=FOLDS)
+    assert empty_registry.champion(MODEL) == "v2"
+    promoted = [e for e in rollout.history(empty_registry, MODEL) if e["event"] == "promoted"]
+    assert [(e["version"], e["previous"]) for e in promoted] == [("v1", None), ("v2", "v1")]
+    rollout.rollback(empty_registry, MODEL)
+    assert empty_registry.champion(MODEL) == "v1"
