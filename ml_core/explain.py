@@ -5,7 +5,7 @@ in float64. For a lead x whose native probability is p:
 
     base_value + sum(contributions) == logit(p) == ln(p / (1 - p))
 
-exactly, up to float rounding, for both families training produces:
+exactly, up to float rounding, for the three families training produces:
 
 - ``logistic_regression`` (StandardScaler + LogisticRegression): logit(p) = b + sum_j w_j z_j with
   z_j = (x_j - mean_j) / scale_j, so contribution_j = w_j z_j and base_value = b, the log-odds of a
@@ -16,6 +16,12 @@ exactly, up to float rounding, for both families training produces:
   margin, so contribution_j = -a phi_j and base_value = -a E[m] - b are exact in the served
   log-odds (``method: "tree_shap"``; ``calibration`` gives slope -a and intercept -b, so the raw
   margin is (output - intercept) / slope).
+- ``mlp`` (StandardScaler + MLPClassifier): no closed form, so exact Shapley values of the
+  log-odds against one reference lead, the training mean (the scaler's ``mean_``): every coalition
+  of features (2^n of them, n <= ``MAX_SHAPLEY_FEATURES``) is evaluated with the lead's values in
+  the coalition and the mean's elsewhere. Then base_value = logit of the mean lead (as for the
+  linear model) and the contributions sum to logit(p) - base_value exactly (``method:
+  "baseline_shapley"``). 1,024 rows through the network for ten features: about a millisecond.
 
 Served scores come from ONNX in float32; they differ from p by at most the parity tolerance
 checked at registration. Categorical features sum their one-hot columns into one contribution.
@@ -23,6 +29,7 @@ checked at registration. Categorical features sum their one-hot columns into one
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,6 +39,9 @@ import numpy as np
 from ml_core.errors import ExplanationUnavailableError
 from ml_core.registry import Registry
 from ml_core.spec import ModelSpec
+
+MAX_SHAPLEY_FEATURES = 16
+"""2^16 rows through the network per lead is still well under a second; beyond, no explanation."""
 
 if TYPE_CHECKING:
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -126,10 +136,16 @@ def _family(spec: ModelSpec, version: str, model: Any) -> Family:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from sklearn.neural_network import MLPClassifier
+
     if isinstance(model, Pipeline) and len(model.steps) == 2:
-        scaler, lr = model.steps[0][1], model.steps[1][1]
-        if isinstance(scaler, StandardScaler) and isinstance(lr, LogisticRegression):
-            return _linear(scaler, lr)
+        scaler, last = model.steps[0][1], model.steps[1][1]
+        if isinstance(scaler, StandardScaler) and isinstance(last, LogisticRegression):
+            return _linear(scaler, last)
+        if isinstance(scaler, StandardScaler) and isinstance(last, MLPClassifier) and scaler.with_mean:
+            if len(spec.features) > MAX_SHAPLEY_FEATURES:
+                raise ExplanationUnavailableError(spec.name, version, f"more than {MAX_SHAPLEY_FEATURES} features for exact Shapley values")
+            return _baseline_shapley(model, np.asarray(scaler.mean_, dtype=np.float64), _column_groups(spec))
     if isinstance(model, CalibratedClassifierCV) and len(getattr(model, "calibrated_classifiers_", ())) == 1:
         calibrated = model.calibrated_classifiers_[0]
         booster, calibrators = calibrated.estimator, calibrated.calibrators
@@ -161,6 +177,37 @@ def _calibrated_tree(booster: HistGradientBoostingClassifier, a: float, b: float
         return "tree_shap", np.full(len(X), slope * expected + intercept), slope * phi, (slope, intercept)
 
     return explain
+
+
+def _baseline_shapley(model: Any, reference: np.ndarray, groups: list[list[int]]) -> Family:
+    n = len(groups)
+    coalitions = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(bool)  # row s: the features in s
+    columns = np.zeros((2**n, len(reference)), dtype=bool)
+    for j, cols in enumerate(groups):
+        columns[:, cols] = coalitions[:, [j]]
+    size = coalitions.sum(axis=1)
+    # Shapley weight of adding a feature to a coalition of |S| others: |S|! (n - |S| - 1)! / n!
+    weight = np.array([math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n) for k in range(n)])
+    firsts = [cols[0] for cols in groups]
+
+    def explain(X: np.ndarray) -> tuple[str, np.ndarray, np.ndarray, None]:
+        base = np.empty(len(X))
+        per_column = np.zeros_like(X)
+        for i, x in enumerate(X):
+            p = model.predict_proba(np.where(columns, x, reference))[:, 1]
+            f = _log_odds(p)
+            base[i] = f[0]  # the empty coalition: the reference lead itself
+            for j in range(n):
+                without = np.flatnonzero(~coalitions[:, j])
+                per_column[i, firsts[j]] = np.sum(weight[size[without]] * (f[without + (1 << j)] - f[without]))
+        return "baseline_shapley", base, per_column, None
+
+    return explain
+
+
+def _log_odds(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-15, 1.0 - 1e-15)
+    return np.log(p) - np.log1p(-p)
 
 
 def _column_groups(spec: ModelSpec) -> list[list[int]]:

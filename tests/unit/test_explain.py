@@ -15,7 +15,7 @@ from ml_core.spec import ModelSpec
 from ml_core.training import TrainedModel, candidates
 
 
-FAMILIES = ["logistic_regression", "gradient_boosting"]
+FAMILIES = ["logistic_regression", "gradient_boosting", "mlp"]
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +39,10 @@ def test_contributions_plus_base_value_reproduce_the_native_log_odds(
     explanations = ModelExplainer(spec, "v1", model).explain(X)
     native = model.predict_proba(X)[:, 1]  # type: ignore[attr-defined]
     for explanation, p in zip(explanations, native):
-        assert explanation.method == {"logistic_regression": "linear", "gradient_boosting": "tree_shap"}[family]
+        assert explanation.method == {"logistic_regression": "linear", "gradient_boosting": "tree_shap", "mlp": "baseline_shapley"}[family]
         assert explanation.contributions.shape == (len(spec.features),)
         assert explanation.probability == pytest.approx(p, abs=1e-12)
-        assert explanation.base_value + explanation.contributions.sum() == pytest.approx(logit(p), abs=1e-9)
+        assert explanation.base_value + explanation.contributions.sum() == pytest.approx(logit(p), abs=1e-8)
     # contributions differ between leads: a constant explanation would also "add up" for one lead
     assert np.ptp([e.contributions for e in explanations], axis=0).max() > 0.1
 
@@ -90,3 +90,25 @@ def test_unknown_model_family_is_a_typed_error(spec: ModelSpec, train_set: Train
     with pytest.raises(ExplanationUnavailableError, match="DecisionTreeClassifier"):
         ModelExplainer(spec, "v9", DecisionTreeClassifier(max_depth=2).fit(train_set.X, train_set.y))
 
+
+
+def test_exact_shapley_values_of_a_network_agree_with_the_linear_formula_on_a_linear_function(spec: ModelSpec) -> None:
+    # A "network" whose log-odds are linear: its Shapley values must be w_j (x_j - reference_j) exactly.
+    from ml_core.explain import _baseline_shapley, _column_groups
+
+    groups = _column_groups(spec)
+    width = groups[-1][-1] + 1
+    rng = np.random.default_rng(3)
+    w, reference = rng.normal(size=width), rng.normal(size=width)
+
+    class Linear:
+        def predict_proba(self, X: np.ndarray) -> np.ndarray:
+            p = 1.0 / (1.0 + np.exp(-(X @ w)))
+            return np.stack([1 - p, p], axis=1)
+
+    X = rng.normal(size=(3, width))
+    method, base, per_column, _ = _baseline_shapley(Linear(), reference, groups)(X)
+    expected = np.stack([[(w[c] * (x[c] - reference[c])).sum() for c in groups] for x in X])
+    assert method == "baseline_shapley"
+    assert np.allclose([[row[c].sum() for c in groups] for row in per_column], expected, atol=1e-9)
+    assert np.allclose(base, reference @ w)
