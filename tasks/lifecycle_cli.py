@@ -50,6 +50,16 @@ def outcome(lead_id: str, outcome: str, occurred_at: str, model: str, property_i
 
 @click.command()
 @click.argument("model")
+@click.option("--lead", "lead_id", default=None, help="Also print this lead's recorded outcome and features.")
+@click.option("--property", "property_id", default=None, help="With --lead, for a pair model: the property.")
+@TIMEOUT
+def outcomes(model: str, lead_id: str | None, property_id: str | None, timeout: float) -> None:
+    """How many outcomes MODEL has (with and without scored features, positive), and one lead's row."""
+    _echo(_run("leadscore.outcome_status", model, lead_id, property_id, timeout=timeout))
+
+
+@click.command()
+@click.argument("model")
 @click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait for the retrain.")
 def retrain(model: str, timeout: float) -> None:
     """Retrain MODEL from its outcomes; a model that passes every gate becomes the challenger."""
@@ -123,4 +133,4 @@ def drift(models: tuple[str, ...], timeout: float) -> None:
     _echo(_run("leadscore.drift_check", list(models) or None, timeout=timeout))
 
 
-COMMANDS = (outcome, retrain, set_rollout, promote, rollback, history, report, drift)
+COMMANDS = (outcome, outcomes, retrain, set_rollout, promote, rollback, history, report, drift)

@@ -8,6 +8,8 @@ champion to be registered.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,11 +32,13 @@ from tests.integration.workers import client_app, running_worker, worker_env
 
 pytestmark = pytest.mark.slow
 CHURN, MATCHER = "churn_predictor", "property_matcher"
+LEADSCORE = str(Path(sys.executable).parent / "leadscore")
 URLS = {"broker_url": f"{TEST_REDIS}/13", "result_backend": f"{TEST_REDIS}/14", "cache_url": f"{TEST_REDIS}/9", "lock_url": f"{TEST_REDIS}/15"}
 
 
 class Stack:
     def __init__(self, env: dict[str, str], models: Path) -> None:
+        self.env = env
         self.app = client_app(env)
         self.registry = Registry(models)
         self.snapshots = redis.Redis.from_url(URLS["lock_url"])
@@ -133,8 +137,11 @@ def test_property_matcher_retrains_from_outcomes_of_lead_property_pairs(stack: S
     result = stack.app.send_task("leadscore.retrain", args=[MATCHER]).get(timeout=180)
     assert_registered_from_outcomes(result, 400)
     lead_id, home = shown[11]
-    row = stack.app.send_task("leadscore.outcome_status", args=[MATCHER, lead_id, home]).get(timeout=30)["lead"]
-    assert row["features"] == features[(lead_id, home)] and row["outcome"] == int(good[(lead_id, home)])
+    cli = subprocess.run([LEADSCORE, "outcomes", MATCHER, "--lead", lead_id, "--property", home],
+                         env=stack.env, capture_output=True, text=True, timeout=60, check=True)
+    status = json.loads(cli.stdout)
+    assert (status["outcomes"], status["with_features"]) == (400, 400)
+    assert status["lead"]["features"] == features[(lead_id, home)] and status["lead"]["outcome"] == int(good[(lead_id, home)])
 
 
 def test_a_pair_model_challenger_runs_in_shadow_then_serves_its_canary(stack: Stack) -> None:
