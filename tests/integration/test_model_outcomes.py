@@ -1,6 +1,6 @@
 """Weekly retraining from recorded outcomes works for every kind of model, not only lead_scorer:
-churn (a lead model served by its own task) and property matching (a pair model, whose outcomes
-name a property and train on the derived pair features the lead was ranked with). Real Redis,
+churn (a lead model served by its own task) and the three pair models (whose outcomes name a
+property and train on the derived pair features the lead was ranked with). Real Redis,
 real prefork worker; in each test the market moves, so a retrain on the outcomes must beat the
 champion to be registered.
 """
@@ -32,6 +32,7 @@ from tests.integration.workers import client_app, running_worker, worker_env
 
 pytestmark = pytest.mark.slow
 CHURN, MATCHER = "churn_predictor", "property_matcher"
+PAIR_MODELS = (MATCHER, "property_interest_predictor", "viewing_probability_predictor")
 LEADSCORE = str(Path(sys.executable).parent / "leadscore")
 URLS = {"broker_url": f"{TEST_REDIS}/13", "result_backend": f"{TEST_REDIS}/14", "cache_url": f"{TEST_REDIS}/9", "lock_url": f"{TEST_REDIS}/15"}
 
@@ -55,8 +56,8 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(redis_available: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("model-outcomes")
-    models = copy_specs(root / "models", (CHURN, MATCHER))
-    for name in (CHURN, MATCHER):
+    models = copy_specs(root / "models", (CHURN, *PAIR_MODELS))
+    for name in (CHURN, *PAIR_MODELS):
         train_and_register(Registry(models), name, rows=3000, folds=3)
     for url in URLS.values():
         redis.Redis.from_url(url).flushdb()
@@ -114,34 +115,35 @@ def test_churn_predictor_retrains_from_recorded_churn(stack: Stack) -> None:
     assert row["features"] == {k: v for k, v in leads[3].items() if k != "id"} and row["outcome"] == int(churned[3])
 
 
-def test_property_matcher_retrains_from_outcomes_of_lead_property_pairs(stack: Stack) -> None:
-    # Given 40 leads, each ranked against its own 10 listings by match_properties
+def test_pair_models_retrain_from_outcomes_of_lead_property_pairs(stack: Stack) -> None:
+    # Given 40 leads, each with its own 10 listings ranked by all three pair models
     leads, listings = buyers(40, 7)
-    ranked = stack.run_all("leadscore.match_properties", [([lead, homes], {"top_k": None}) for lead, homes in zip(leads, listings)])
-    assert all(r["models"][MATCHER]["served_by"] == "onnx" and len(r["matches"]) == 10 for r in ranked)
+    ranked = stack.run_all("leadscore.recommend_properties", [([lead, homes], {"top_k": None}) for lead, homes in zip(leads, listings)])
+    assert all(r["models"][m]["served_by"] == "onnx" and len(r["matches"]) == 10 for r in ranked for m in PAIR_MODELS)
     shown = [(lead["id"], m["property_id"]) for lead, r in zip(leads, ranked) for m in r["matches"]]
-    poll(lambda: all(stack.snapshot(MATCHER, subject(*pair)) for pair in shown[-3:]), what="pair snapshots")
-    # When the market moves (buyers now settle for homes priced well over their budget) and outcomes
-    # of the pairs are recorded, by property
-    features = {pair: stack.snapshot(MATCHER, subject(*pair)) for pair in shown}
-    assert all(f is not None for f in features.values())
-    middle = float(np.median([f["price_to_budget"] for f in features.values()]))  # type: ignore[index]
+    poll(lambda: all(stack.snapshot(m, subject(*shown[-1])) for m in PAIR_MODELS), what="pair snapshots")
     rng = np.random.default_rng(8)
-    good = {pair: (f["price_to_budget"] > middle) != (rng.random() < 0.1) for pair, f in features.items()}  # type: ignore[index]
-    calls = [([lead_id, bool(y), now_iso()], {"model": MATCHER, "property_id": home}) for (lead_id, home), y in good.items()]
-    recorded = stack.run_all("leadscore.record_outcome", calls)
-    assert all(r["with_features"] and r["property_id"] for r in recorded)
+    for model in PAIR_MODELS:
+        # When the market moves (buyers now go for homes priced well over their budget) and outcomes
+        # of the pairs are recorded, by property
+        features = {pair: stack.snapshot(model, subject(*pair)) for pair in shown}
+        assert all(f is not None for f in features.values())
+        middle = float(np.median([f["price_to_budget"] for f in features.values()]))  # type: ignore[index]
+        good = {pair: (f["price_to_budget"] > middle) != (rng.random() < 0.1) for pair, f in features.items()}  # type: ignore[index]
+        calls = [([lead_id, bool(y), now_iso()], {"model": model, "property_id": home}) for (lead_id, home), y in good.items()]
+        recorded = stack.run_all("leadscore.record_outcome", calls)
+        assert all(r["with_features"] and r["property_id"] for r in recorded)
+        # Then the weekly retrain learns the new taste from the pair outcomes, on the features served
+        result = stack.app.send_task("leadscore.retrain", args=[model]).get(timeout=180)
+        assert_registered_from_outcomes(result, 400)
+        lead_id, home = shown[11]
+        cli = subprocess.run([LEADSCORE, "outcomes", model, "--lead", lead_id, "--property", home],
+                             env=stack.env, capture_output=True, text=True, timeout=60, check=True)
+        status = json.loads(cli.stdout)
+        assert (status["outcomes"], status["with_features"]) == (400, 400)
+        assert status["lead"]["features"] == features[(lead_id, home)] and status["lead"]["outcome"] == int(good[(lead_id, home)])
     with pytest.raises(InvalidOutcomeError, match="property_id: required"):
         stack.app.send_task("leadscore.record_outcome", args=[leads[0]["id"], True, now_iso()], kwargs={"model": MATCHER}).get(timeout=30)
-    # Then the retrain learns the new taste from the pair outcomes, on the features served
-    result = stack.app.send_task("leadscore.retrain", args=[MATCHER]).get(timeout=180)
-    assert_registered_from_outcomes(result, 400)
-    lead_id, home = shown[11]
-    cli = subprocess.run([LEADSCORE, "outcomes", MATCHER, "--lead", lead_id, "--property", home],
-                         env=stack.env, capture_output=True, text=True, timeout=60, check=True)
-    status = json.loads(cli.stdout)
-    assert (status["outcomes"], status["with_features"]) == (400, 400)
-    assert status["lead"]["features"] == features[(lead_id, home)] and status["lead"]["outcome"] == int(good[(lead_id, home)])
 
 
 def test_a_pair_model_challenger_runs_in_shadow_then_serves_its_canary(stack: Stack) -> None:
