@@ -182,6 +182,8 @@ def _column(
     if feature.kind == "tags":
         return _tags(feature, values, n, nan_is_missing)
     arr, bad = _as_float(feature, values, n, nan_is_missing)
+    if not bad and _all_valid(feature, arr):
+        return arr, bad  # the usual case, in one pass: single leads are scored on the latency path
     defined = ~np.isnan(arr)
     flagged = np.zeros(n, dtype=bool)
     flagged[[i for i, _ in bad]] = True
@@ -203,6 +205,16 @@ def _column(
         flag(out_of_range, lambda v: f"out of range [{feature.min:g}, {feature.max:g}]: {v:g}")
     bad.sort()
     return np.where(flagged, 0.0, arr), bad
+
+
+def _all_valid(feature: Feature, arr: np.ndarray) -> bool:
+    """Whether no value breaks a check ``_column`` flags: finite, and boolean, integer, in range."""
+    if feature.kind == "boolean":
+        return bool(((arr == 0) | (arr == 1)).all())
+    ok = (arr >= feature.min) & (arr <= feature.max)  # False for NaN; infinities are out of any finite range
+    if feature.kind == "integer":
+        ok &= arr == np.floor(arr)
+    return bool(ok.all() and np.isfinite(arr).all())
 
 
 def _as_float(
