@@ -26,14 +26,14 @@ from datetime import datetime, timezone
 from functools import cache
 
 from celery import current_app
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 
 from ml_core.errors import LeadscoreError
 from ml_core.explain import ExplainerPool
 from ml_core.pool import ModelPool
 from ml_core.registry import Registry
 from ml_core.settings import get_settings
-from tasks import metrics
+from tasks import broker_patches, metrics
 from tasks.side_effects import SideEffects
 from tasks.snapshots import Snapshots
 
@@ -132,6 +132,11 @@ def _warm(names: tuple[str, ...]) -> None:
             announce_served_version(name)
         except LeadscoreError as exc:
             log.error("warm-up of model %s failed: %s", name, exc)
+
+
+@worker_init.connect
+def _patch_broker_transport(**_: object) -> None:
+    broker_patches.install()
 
 
 @worker_process_init.connect
