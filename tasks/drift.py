@@ -2,7 +2,7 @@
 
 For each model with a champion: its ``profile.json`` (``ml_core.drift``, checksummed in the card)
 against the drift sample (``tasks/snapshots.py``: the last ``drift_sample_size`` leads the
-model scored, features and probability). PSI per feature and of the scores; above
+model scored, features and probability, those the champion scored only). PSI per feature and of the scores; above
 ``drift_psi_threshold`` a ``model.drift`` event, and with ``drift_retrain`` a ``retrain`` of
 that model. Too little traffic (< ``drift_min_samples``) decides nothing and says so.
 """
@@ -47,12 +47,12 @@ def check_model(registry: Registry, name: str) -> dict[str, Any]:
     except ArtifactIntegrityError as exc:
         return {"skipped": f"no usable drift profile: {exc}"}
     spec = registry.spec(name)
-    sample = snapshots().drift_sample(name)
+    sample = snapshots().drift_sample(name, version)
     if len(sample) < settings.drift_min_samples:
-        return {"version": version, "skipped": f"{len(sample)} recent scored leads < drift_min_samples {settings.drift_min_samples}"}
+        return {"version": version, "skipped": f"{len(sample)} recent leads scored by {version} < drift_min_samples {settings.drift_min_samples}"}
     encoded = encode_leads(spec, [{"id": str(i), **f} for i, (f, _) in enumerate(sample)], "ignore")
     proba = np.array([sample[i][1] for i in encoded.index], dtype=np.float64)
-    result = {"version": version, **drift.check(spec, reference, encoded.X, proba, settings.drift_psi_threshold)}
+    result = {"version": version, "sample": len(sample), **drift.check(spec, reference, encoded.X, proba, settings.drift_psi_threshold)}
     if result["drifted"]:
         worst = sorted(result["features"].items(), key=lambda kv: -kv[1])[:3]
         detail = f"score PSI {result['score']}, worst features {worst}, threshold {result['threshold']}"

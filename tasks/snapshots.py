@@ -4,8 +4,8 @@
                                               capped at ``snapshot_history``, expires ``snapshot_ttl_days``
                                               after the subject's last score; the subject is the lead id,
                                               or ``["<lead id>","<property id>"]`` for a pair model
-    leadscore:drift:{<model>}:sample          list, newest first: {"p": probability, "f": features},
-                                              the last ``drift_sample_size`` scored leads
+    leadscore:drift:{<model>}:sample          list, newest first: {"p": probability, "f": features,
+                                              "v": version}, the last ``drift_sample_size`` scored leads
     leadscore:events:model.shadow             stream: champion and shadow challenger on the same lead
 
 Snapshots are what ``record_outcome`` stores with a label (no training/serving skew); the drift
@@ -83,7 +83,7 @@ class Snapshots:
                 pipe.lpush(key, json.dumps({"v": s.version, "ts": now, "f": s.features}, separators=(",", ":")))
                 pipe.ltrim(key, 0, self.settings.snapshot_history - 1)
                 pipe.expire(key, ttl)
-                pipe.lpush(drift_key(s.model), json.dumps({"p": s.probability, "f": s.features}, separators=(",", ":")))
+                pipe.lpush(drift_key(s.model), json.dumps({"p": s.probability, "f": s.features, "v": s.version}, separators=(",", ":")))
             for model in {s.model for s in batch}:
                 pipe.ltrim(drift_key(model), 0, self.settings.drift_sample_size - 1)
             pipe.execute()
@@ -100,6 +100,8 @@ class Snapshots:
         found = [json.loads(item) for item in raw]
         return [Snapshot(features=s["f"], version=s["v"], scored_at=float(s["ts"])) for s in found]
 
-    def drift_sample(self, model: str) -> list[tuple[dict[str, Any], float]]:
+    def drift_sample(self, model: str, version: str) -> list[tuple[dict[str, Any], float]]:
+        """The recent leads ``version`` scored: a canary challenger's scores, or an earlier
+        champion's, would shift the score distribution without any drift in the market."""
         raw = self.store.call(lambda r: r.lrange(drift_key(model), 0, -1)) or []
-        return [(d["f"], float(d["p"])) for d in map(json.loads, raw)]
+        return [(d["f"], float(d["p"])) for d in map(json.loads, raw) if d.get("v") == version]

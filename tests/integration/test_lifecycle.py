@@ -8,6 +8,8 @@ lifecycle entries. Tests share one worker environment and run in file order.
 
 from __future__ import annotations
 
+import collections
+import json
 import os
 import signal
 import time
@@ -30,7 +32,7 @@ from ml_core.outcomes import OutcomeStore
 from ml_core.registry import ONNX_FILE, Registry
 from ml_core.synthetic import generate
 from tasks.events import stream_key
-from tasks.snapshots import snapshots_key
+from tasks.snapshots import drift_key, snapshots_key
 from tests.conftest import TEST_REDIS
 from tests.integration.conftest import copy_specs
 from tests.integration.test_faults import start_beat, wait_for
@@ -288,6 +290,9 @@ def test_drift_check_flags_a_moved_feature(stack: Stack, lifecycle_worker: Any) 
     stack.score(batch)
     stack.snapshotted(batch)
     report = stack.run("leadscore.drift_check", [MODEL])[MODEL]
+    # only the champion's scores count: earlier tests left other versions' scores in the sample
+    counts = collections.Counter(json.loads(d)["v"] for d in stack.locks.lrange(drift_key(MODEL), 0, -1))
+    assert report["sample"] == counts[report["version"]] < sum(counts.values())
     assert report["drifted"] and "timeline_urgency" in report["drifted_features"]
     assert report["features"]["timeline_urgency"] > report["threshold"] > report["features"]["family_size_mentioned"]
     assert [e["model"] for e in stack.stream("model.drift")] == [MODEL]
