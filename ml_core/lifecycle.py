@@ -7,7 +7,6 @@ from typing import Any
 
 from ml_core import rollout, synthetic
 from ml_core.dataset import read_table, training_set
-from ml_core.errors import ModelNotFoundError
 from ml_core.featurizers import featurize_table
 from ml_core.registry import Registry
 from ml_core.retrain import version_files
@@ -41,15 +40,9 @@ def train_and_register(
     # first versions serve the full model, retraining is where cheaper artifacts are tried
     headline = {"family": trained.family, "data": source, **trained.metrics}
     files, extra = version_files(trained, None, headline, None)
-    previous = _champion(registry, name) if champion else None
+    previous = rollout.champion_or_none(registry, name) if champion else None
     version = registry.register(trained, champion=champion, extra_files=files, card_extra=extra)
     if champion:
         rollout.record(registry, name, "promoted", version=version, previous=previous, mode="leadscore train")
     return registry.card(name, version)
 
-
-def _champion(registry: Registry, name: str) -> str | None:
-    try:
-        return registry.champion(name)
-    except ModelNotFoundError:
-        return None

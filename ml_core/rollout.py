@@ -90,7 +90,7 @@ def record(registry: Registry, name: str, event: str, **detail: Any) -> dict[str
 
 def set_challenger(registry: Registry, name: str, version: str, mode: Mode = "none", percent: float = 0.0) -> dict[str, Any]:
     verify_loads(registry, name, version)
-    if version == _champion_or_none(registry, name):
+    if version == champion_or_none(registry, name):
         raise RolloutError(name, f"{version} is the champion; a challenger must be another version")
     state = Challenger(version, mode, _checked_percent(name, mode, percent), now_iso())
     atomic_write(registry.root / name / CHALLENGER_FILE, json.dumps(asdict(state)))
@@ -115,7 +115,7 @@ def promote(registry: Registry, name: str) -> dict[str, Any]:
     if current is None:
         raise RolloutError(name, "no challenger to promote")
     verify_loads(registry, name, current.version)
-    previous = _champion_or_none(registry, name)
+    previous = champion_or_none(registry, name)
     registry.set_champion(name, current.version)
     (registry.root / name / CHALLENGER_FILE).unlink(missing_ok=True)
     return record(registry, name, "promoted", version=current.version, previous=previous, mode=current.mode)
@@ -150,7 +150,7 @@ def verify_loads(registry: Registry, name: str, version: str) -> None:
         raise RolloutError(name, f"{version} does not load in ONNX Runtime ({exc.__class__.__name__})") from None
 
 
-def _champion_or_none(registry: Registry, name: str) -> str | None:
+def champion_or_none(registry: Registry, name: str) -> str | None:
     try:
         return registry.champion(name)
     except ModelNotFoundError:
