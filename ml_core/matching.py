@@ -60,13 +60,15 @@ def rank_properties(
     unknown_fields: Literal["reject", "ignore"] = "reject",
     max_properties: int | None = None,
     on_scored: Callable[[list[ScoredPair]], None] | None = None,
+    scored_limit: int | None = None,
     scorers: Mapping[str, Scorer] | None = None,
 ) -> dict[str, Any]:
     """The lead's properties best first by ``order_by`` (default: the first model), each with every model's score.
 
     ``top_k`` None returns every valid property. Other fields of ``lead`` than ``id`` and
     ``preferences`` are ignored: a full CRM lead can be passed as it is. ``on_scored`` receives
-    the returned matches of every model that served them itself (not its rules). ``scorers``
+    the returned matches (the best ``scored_limit`` of them; None: all) of every model that served
+    them itself (not its rules). ``scorers``
     replaces a model's champion for this lead (a canary challenger).
     """
     started = time.perf_counter()
@@ -114,12 +116,13 @@ def rank_properties(
     ids = [listings.ids[i] for i in np.flatnonzero(valid)]
     order = np.argsort(-probabilities[order_by], kind="stable")[:top_k]
     if on_scored is not None:
-        rows = np.flatnonzero(valid)[order]
+        reported = order[:scored_limit]
+        rows = np.flatnonzero(valid)[reported]
         on_scored([
             ScoredPair(name, lead_id, listings.ids[row], rank, used[name].version, float(probabilities[name][k]),
                        {f: column[row].item() for f, column in derived_columns[name].items()}, matrices[name][row])
             for name in probabilities if used[name].served_by == "onnx"
-            for rank, (k, row) in enumerate(zip(order.tolist(), rows.tolist()), start=1)
+            for rank, (k, row) in enumerate(zip(reported.tolist(), rows.tolist()), start=1)
         ])
     return {
         "lead_id": lead_id,

@@ -30,6 +30,7 @@ def rank(lead: Any, properties: Any, top_k: int | None, models: tuple[str, ...],
         unknown_fields=settings.unknown_fields,
         max_properties=settings.max_batch_size,
         on_scored=pairs.extend,
+        scored_limit=settings.snapshot_ranked_pairs,
         scorers={s.spec.name: choose_scorer(s, lead) for s in served},
     )
     after_ranking(served, result, pairs)

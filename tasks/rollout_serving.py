@@ -29,7 +29,6 @@ from ml_core.matching import ScoredPair
 from ml_core.onnx_model import OnnxScorer
 from ml_core.outcomes import subject
 from ml_core.pool import Served
-from ml_core.settings import get_settings
 from tasks.snapshots import SHADOW_EVENT, Scored
 from tasks.worker import snapshots
 
@@ -76,9 +75,8 @@ def after_ranking(served: Sequence[Served], result: dict[str, Any], pairs: list[
         entry = result["models"].get(s.spec.name)
         if entry is not None and _in_canary(s, entry["model_version"]):
             entry["rollout"] = "canary"
-    keep = get_settings().snapshot_ranked_pairs
     for s in served:
-        mine = [p for p in pairs if p.model == s.spec.name and p.rank <= keep]
+        mine = [p for p in pairs if p.model == s.spec.name]
         shadow = s.shadow
         shadowed = _shadow_probabilities(shadow, np.stack([p.row for p in mine])) if shadow is not None and mine else None
         for i, p in enumerate(mine):

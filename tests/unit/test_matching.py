@@ -149,4 +149,7 @@ def test_model_served_matches_report_the_derived_features_each_model_saw(tmp_pat
         # the snapshot reproduces the served probability: it is exactly what the model scored
         again = score_batch(spec, pool.get(pair.model).scorer, [{"id": "x", **pair.features}])[0]
         assert again["probability"] == pytest.approx(pair.probability, abs=1e-6)
+    best: list[ScoredPair] = []
+    rank_properties(served, lead(), LISTINGS, top_k=2, on_scored=best.extend, scored_limit=1)
+    assert [(p.model, p.property_id, p.rank) for p in best] == [(s.spec.name, top[0], 1) for s in served]
     assert scores_pairs(registry.spec("property_matcher")) and not scores_pairs(load_spec(REPO_MODELS, "lead_scorer"))
