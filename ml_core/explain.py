@@ -133,10 +133,9 @@ def _family(spec: ModelSpec, version: str, model: Any) -> Family:
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
-
-    from sklearn.neural_network import MLPClassifier
 
     if isinstance(model, Pipeline) and len(model.steps) == 2:
         scaler, last = model.steps[0][1], model.steps[1][1]
@@ -188,18 +187,19 @@ def _baseline_shapley(model: Any, reference: np.ndarray, groups: list[list[int]]
     size = coalitions.sum(axis=1)
     # Shapley weight of adding a feature to a coalition of |S| others: |S|! (n - |S| - 1)! / n!
     weight = np.array([math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n) for k in range(n)])
+    # per feature j: the coalitions without it, each one's weight, and where it sits in the lead's columns
+    without = [np.flatnonzero(~coalitions[:, j]) for j in range(n)]
+    weights = [weight[size[w]] for w in without]
     firsts = [cols[0] for cols in groups]
 
     def explain(X: np.ndarray) -> tuple[str, np.ndarray, np.ndarray, None]:
         base = np.empty(len(X))
         per_column = np.zeros_like(X)
         for i, x in enumerate(X):
-            p = model.predict_proba(np.where(columns, x, reference))[:, 1]
-            f = _log_odds(p)
+            f = _log_odds(model.predict_proba(np.where(columns, x, reference))[:, 1])
             base[i] = f[0]  # the empty coalition: the reference lead itself
             for j in range(n):
-                without = np.flatnonzero(~coalitions[:, j])
-                per_column[i, firsts[j]] = np.sum(weight[size[without]] * (f[without + (1 << j)] - f[without]))
+                per_column[i, firsts[j]] = np.sum(weights[j] * (f[without[j] + (1 << j)] - f[without[j]]))
         return "baseline_shapley", base, per_column, None
 
     return explain
