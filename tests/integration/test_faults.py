@@ -19,7 +19,7 @@ from ml_core.settings import Settings
 from ml_core.synthetic import generate
 from tasks.client import ScoreClient
 from tests.conftest import TEST_AMQP, TEST_REDIS
-from tests.integration.workers import client_app, die_with_parent, running_worker, stop_group, worker_env
+from tests.integration.workers import client_app, die_with_parent, running_worker, settings_for, stop_group, worker_env
 
 pytestmark = pytest.mark.slow
 
@@ -100,8 +100,7 @@ def client_env(models_dir: Path, **extra: str) -> tuple[dict[str, str], Settings
     """A Redis broker of the test's own, and the settings a ScoreClient of that environment reads."""
     env = own_broker(models_dir, 13, cache_url=f"{TEST_REDIS}/15", **extra)
     redis.Redis.from_url(f"{TEST_REDIS}/15").flushdb()
-    fields = {f"LEADSCORE_{name.upper()}": name for name in Settings.model_fields}
-    return env, Settings(**{fields[k]: v for k, v in env.items() if k in fields})
+    return env, settings_for(env)
 
 
 def test_a_score_lost_by_the_redis_broker_is_resent_by_the_client(redis_available: None, models_dir: Path, tmp_path: Path) -> None:

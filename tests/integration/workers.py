@@ -75,13 +75,18 @@ def die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def settings_for(env: dict[str, str]) -> Settings:
+    """The settings a process started with ``env`` reads."""
+    # only settings: LEADSCORE_TEST_REDIS_URL and the like are the tests' own variables
+    fields = {f"LEADSCORE_{name.upper()}": name for name in Settings.model_fields}
+    return Settings(**{fields[k]: v for k, v in env.items() if k in fields})
+
+
 def client_app(env: dict[str, str]) -> Celery:
     """A client app for the broker and backend the given worker environment names."""
     from tasks import app as session_app
 
-    # only settings: LEADSCORE_TEST_REDIS_URL and the like are the tests' own variables
-    fields = {f"LEADSCORE_{name.upper()}": name for name in Settings.model_fields}
-    app = create_app(Settings(**{fields[k]: v for k, v in env.items() if k in fields}))
+    app = create_app(settings_for(env))
     # A new Celery app makes itself current, and shared tasks (score_lead.delay) follow the current
     # app: without this, every later test would send to this worker's broker.
     session_app.set_current()
