@@ -96,23 +96,34 @@ class Stack:
         return [{k.decode(): v.decode() for k, v in f.items()} for _, f in self.events.xrange(stream_key(event))]
 
 
+URLS = {"broker_url": f"{TEST_REDIS}/13", "result_backend": f"{TEST_REDIS}/14", "cache_url": f"{TEST_REDIS}/9", "lock_url": f"{TEST_REDIS}/15"}
+
+
+def flush_lifecycle_dbs() -> None:
+    for url in URLS.values():
+        redis.Redis.from_url(url).flushdb()
+
+
+def lifecycle_env(root: Path, models: Path, **extra: str) -> dict[str, str]:
+    """A worker environment on emptied databases of the lifecycle tests' own, retraining on small data.
+    A retrain must beat the champion by 0.02 AUC: one on the same data never does."""
+    flush_lifecycle_dbs()
+    return worker_env(
+        models_dir=str(models), data_dir=str(root / "data"), **URLS,
+        retrain_base_rows="3000", retrain_folds="3", retrain_min_outcomes="300", retrain_champion_tolerance="-0.02", **extra,
+    )
+
+
 @pytest.fixture(scope="module")
 def stack(redis_available: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("lifecycle")
     models = copy_specs(root / "models")
     train_and_register(Registry(models), MODEL, rows=3000, folds=3)
-    urls = {"broker_url": f"{TEST_REDIS}/13", "result_backend": f"{TEST_REDIS}/14", "cache_url": f"{TEST_REDIS}/9", "lock_url": f"{TEST_REDIS}/15"}
-    for url in urls.values():
-        redis.Redis.from_url(url).flushdb()
-    env = worker_env(
-        models_dir=str(models), data_dir=str(root / "data"), **urls,
-        reload_check_seconds=str(RELOAD_SECONDS), retrain_base_rows="3000", retrain_folds="3", retrain_min_outcomes="300",
-        # a retrain must beat the champion by 0.02 AUC: one on the same data never does
-        retrain_champion_tolerance="-0.02", drift_min_samples="200", retrain_lock_ttl_seconds="5",
+    env = lifecycle_env(
+        root, models, reload_check_seconds=str(RELOAD_SECONDS), drift_min_samples="200", retrain_lock_ttl_seconds="5"
     )
     yield Stack(env, root, models)
-    for url in urls.values():
-        redis.Redis.from_url(url).flushdb()
+    flush_lifecycle_dbs()
 
 
 @pytest.fixture(scope="module")

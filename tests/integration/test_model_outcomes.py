@@ -25,16 +25,14 @@ from ml_core.registry import Registry
 from ml_core.synthetic import generate
 from tasks.events import stream_key
 from tasks.snapshots import snapshots_key
-from tests.conftest import TEST_REDIS
 from tests.integration.conftest import copy_specs
-from tests.integration.test_lifecycle import now_iso, poll
-from tests.integration.workers import client_app, running_worker, worker_env
+from tests.integration.test_lifecycle import URLS, flush_lifecycle_dbs, lifecycle_env, now_iso, poll
+from tests.integration.workers import client_app, running_worker
 
 pytestmark = pytest.mark.slow
 CHURN, MATCHER = "churn_predictor", "property_matcher"
 PAIR_MODELS = (MATCHER, "property_interest_predictor", "viewing_probability_predictor")
 LEADSCORE = str(Path(sys.executable).parent / "leadscore")
-URLS = {"broker_url": f"{TEST_REDIS}/13", "result_backend": f"{TEST_REDIS}/14", "cache_url": f"{TEST_REDIS}/9", "lock_url": f"{TEST_REDIS}/15"}
 
 
 class Stack:
@@ -59,18 +57,10 @@ def stack(redis_available: None, tmp_path_factory: pytest.TempPathFactory) -> It
     models = copy_specs(root / "models", (CHURN, *PAIR_MODELS))
     for name in (CHURN, *PAIR_MODELS):
         train_and_register(Registry(models), name, rows=3000, folds=3)
-    for url in URLS.values():
-        redis.Redis.from_url(url).flushdb()
-    env = worker_env(
-        models_dir=str(models), data_dir=str(root / "data"), **URLS,
-        retrain_base_rows="3000", retrain_folds="3", retrain_min_outcomes="300",
-        retrain_champion_tolerance="-0.02",  # a retrain must beat the champion by 0.02
-        reload_check_seconds="0.3",
-    )
+    env = lifecycle_env(root, models, reload_check_seconds="0.3")
     with running_worker(env, root / "worker.log", queues="scoring,training", concurrency=2):
         yield Stack(env, models)
-    for url in URLS.values():
-        redis.Redis.from_url(url).flushdb()
+    flush_lifecycle_dbs()
 
 
 def buyers(n: int, seed: int) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
