@@ -15,6 +15,7 @@ from ml_core.errors import LeadscoreError, ModelNotFoundError
 from ml_core.registry import Registry
 from ml_core.settings import get_settings
 from ml_core.spec import available_models
+from tasks.cli_params import MODEL
 
 SAMPLE_LEAD = {
     "id": "sample-1",
@@ -41,7 +42,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("models", nargs=-1)
+@click.argument("models", nargs=-1, type=MODEL)
 @click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CSV or Parquet table matching the spec; synthetic data if omitted.")
 @click.option("--rows", default=20_000, show_default=True, help="Synthetic rows to generate.")
 @click.option("--seed", default=42, show_default=True)
@@ -101,7 +102,7 @@ def list_models() -> None:
 @main.command()
 @click.argument("lead_json", required=False)
 @click.option("--sample", is_flag=True, help="Score a built-in sample lead.")
-@click.option("--model", default="lead_scorer", show_default=True)
+@click.option("--model", default="lead_scorer", show_default=True, type=MODEL)
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for the worker.")
 def score(lead_json: str | None, sample: bool, model: str, timeout: float) -> None:
     """Score one lead through the running workers. LEAD_JSON is a JSON object, or - for stdin."""

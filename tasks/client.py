@@ -37,6 +37,7 @@ from celery.result import AsyncResult, EagerResult
 from ml_core.cache_entry import feature_digest
 from ml_core.features import encode_leads
 from ml_core.errors import RolloutError
+from ml_core.identifiers import model_name
 from ml_core.registry import Registry
 from ml_core.rollout import Challenger, challenger
 from ml_core.settings import Settings, get_settings
@@ -132,5 +133,5 @@ class ScoreClient:
         return spec
 
     def _send(self, lead: Any, model: str, explain: bool, task_id: str | None = None) -> AsyncResult:
-        kwargs: dict[str, Any] = {"model": model, **({"explain": True} if explain else {})}
+        kwargs: dict[str, Any] = {"model": model_name(model), **({"explain": True} if explain else {})}
         return self.app.send_task("leadscore.score_lead", args=[lead], kwargs=kwargs, task_id=task_id)

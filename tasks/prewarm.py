@@ -22,6 +22,7 @@ from ml_core.features import encode_leads
 from ml_core.scoring import score_encoded
 from ml_core.settings import get_settings
 from ml_core.spec import available_models
+from ml_core.identifiers import model_names
 from tasks.worker import model_pool, side_effects
 
 _CHUNK = 500
@@ -30,6 +31,7 @@ _CHUNK = 500
 @shared_task(name="leadscore.prewarm_cache", acks_late=True, throws=(LeadscoreError,))
 def prewarm_cache(models: list[str] | None = None) -> dict[str, Any]:
     """Rescore recently active leads of ``models`` (default: every spec) under the version served now."""
+    models = model_names(models)
     settings = get_settings()
     effects = side_effects()
     report: dict[str, Any] = {}
