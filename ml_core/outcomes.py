@@ -166,7 +166,7 @@ class OutcomeStore:
     def counts(self, model: str) -> dict[str, int]:
         with self._lock:
             total, with_features, positive = self._db().execute(
-                "SELECT COUNT(*), COUNT(features), COALESCE(SUM(outcome * (features IS NOT NULL)), 0) FROM outcomes WHERE model = ?",
+                "SELECT COUNT(*), COUNT(features), COALESCE(SUM(outcome), 0) FROM outcomes WHERE model = ?",
                 (model,),
             ).fetchone()
         return {"outcomes": int(total), "with_features": int(with_features), "without_features": int(total - with_features), "positive": int(positive)}

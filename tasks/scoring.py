@@ -10,7 +10,7 @@ from typing import Any
 from celery import shared_task
 
 from ml_core.cache_entry import feature_digest
-from ml_core.errors import InvalidArgumentError, LeadscoreError
+from ml_core.errors import InvalidArgumentError, InvalidRecordError, LeadscoreError
 from ml_core.scoring import score_batch, score_one_encoded
 from ml_core.settings import get_settings
 from ml_core.identifiers import model_name
@@ -40,13 +40,17 @@ def score_lead(lead: dict[str, Any], model: str = DEFAULT_MODEL, explain: bool =
     settings = get_settings()
     served = model_pool().get(model)  # held to the end: a hot reload meanwhile never changes this task's version
     scorer = choose_scorer(served, lead)
-    result, row = score_one_encoded(
-        served.spec,
-        scorer,
-        lead,
-        unknown_fields=settings.unknown_fields,
-        default_confidence_threshold=settings.default_confidence_threshold,
-    )
+    try:
+        result, row = score_one_encoded(
+            served.spec,
+            scorer,
+            lead,
+            unknown_fields=settings.unknown_fields,
+            default_confidence_threshold=settings.default_confidence_threshold,
+        )
+    except InvalidRecordError:
+        metrics.record_invalid(model)
+        raise
     metrics.record(model, "score_lead", [result], time.perf_counter() - started)
     digest = feature_digest(served.spec.sha256, row)
     features = lead_features(served.spec, lead)

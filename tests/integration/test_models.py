@@ -59,6 +59,34 @@ def test_every_model_appears_in_leadscore_status(worker: Path) -> None:
     assert {served[name]["served_by"] for name in ALL_MODELS} == {"onnx"}
 
 
+def test_status_reports_an_empty_queue_as_zero(worker: Path) -> None:
+    from tasks import app
+    from tasks.status import queue_depths
+
+    settings = get_settings()
+    queues = [settings.scoring_queue, settings.batch_queue, settings.training_queue, settings.deep_queue]
+    depths = queue_depths(app, queues)
+    assert all(isinstance(depths[q], int) and depths[q] >= 0 for q in queues), depths
+
+
+def invalid_count(model: str) -> float:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from tasks.metrics import _multiproc_dir
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(_multiproc_dir(get_settings())))
+    return registry.get_sample_value("leadscore_invalid_leads_total", {"model": model}) or 0.0
+
+
+def test_an_invalid_score_lead_call_is_counted_as_an_invalid_lead(worker: Path) -> None:
+    before = invalid_count("lead_scorer")
+    with pytest.raises(InvalidLeadError):
+        score_lead.delay({**behaviour(), "timeline_urgency": 7}).get(timeout=10)
+    assert invalid_count("lead_scorer") == before + 1
+
+
 def test_predict_churn_single_and_batch_agree_and_serve_onnx(worker: Path, models_dir: Path) -> None:
     batch = engagement(30, seed=3)
     batch[4] = {**batch[4], "engagement_trend": 3}

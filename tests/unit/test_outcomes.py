@@ -46,7 +46,7 @@ def test_store_is_durable_idempotent_and_yields_training_rows(tmp_path: Path) ->
     store.close()
 
     reopened = OutcomeStore(tmp_path)
-    assert reopened.counts("lead_scorer") == {"outcomes": 2, "with_features": 1, "without_features": 1, "positive": 0}
+    assert reopened.counts("lead_scorer") == {"outcomes": 2, "with_features": 1, "without_features": 1, "positive": 1}
     frame = reopened.training_frame("lead_scorer", "converted")
     assert frame.to_dict("records") == [{"id": "a", "timeline_urgency": 0.5, "questions_asked": 3, "converted": 0}]
     assert reopened.get("lead_scorer", "a")["scored_version"] == "v1"
