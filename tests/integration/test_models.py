@@ -193,3 +193,30 @@ def test_every_model_falls_back_to_its_rules_when_its_artifact_is_missing(redis_
     text = log.read_text()
     for name in ALL_MODELS:
         assert f"model {name} refused, serving rule-based fallback" in text
+
+
+@pytest.mark.parametrize(("model", "argv"), [("lead_scorer", ["score", "--sample"]),
+                                             ("churn_predictor", ["score", "--sample", "--model", "churn_predictor"])])
+def test_each_model_scores_its_own_example_from_the_cli(worker: Path, model: str, argv: list[str]) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from tasks.cli import main
+
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["model"] == model
+
+
+def test_match_ranks_the_example_listings_from_the_cli(worker: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from tasks.cli import main
+
+    result = CliRunner().invoke(main, ["match", "--sample", "--top-k", "3"])
+    assert result.exit_code == 0, result.output
+    ranked = json.loads(result.output)
+    assert ranked["lead_id"] == "lead-42" and len(ranked["matches"]) == 3

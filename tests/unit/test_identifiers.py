@@ -86,10 +86,22 @@ def test_outcomes_refuse_a_control_character_in_the_property_id() -> None:
 
 
 @pytest.mark.parametrize("argv", [["score", "--sample", "--model", "../churn_predictor"], ["promote", "/etc"],
-                                  ["outcomes", "lead_scorer/../churn_predictor"], ["drift", "ok_name", "BAD"]])
+                                  ["outcomes", "lead_scorer/../churn_predictor"], ["drift", "lead_scorer", "BAD"]])
 def test_the_cli_refuses_a_hostile_model_name_before_doing_anything(argv: list[str]) -> None:
     from tasks.cli import main
 
     result = CliRunner().invoke(main, argv)
     assert result.exit_code == 2
     assert "is not a model name" in result.output
+
+
+@pytest.mark.parametrize("argv", [["promote", "nosuchmodel"], ["rollback", "nosuchmodel"], ["history", "nosuchmodel"],
+                                  ["outcomes", "nosuchmodel"], ["drift", "nosuchmodel"], ["retrain", "nosuchmodel"],
+                                  ["report", "nosuchmodel"], ["score", "--sample", "--model", "nosuchmodel"],
+                                  ["train", "nosuchmodel"], ["score-file", "x.csv", "--model", "nosuchmodel"]])
+def test_an_unknown_model_is_one_error_with_one_exit_code_everywhere(argv: list[str]) -> None:
+    from tasks.cli import main
+
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2
+    assert "no model 'nosuchmodel'" in result.output and "lead_scorer" in result.output
