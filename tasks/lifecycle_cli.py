@@ -77,6 +77,17 @@ def set_rollout(model: str, mode: str, percent: float, timeout: float) -> None:
     _echo(_run("leadscore.set_rollout", model, mode, percent, timeout=timeout))
 
 
+@click.command("challenger")
+@click.argument("model", type=MODEL)
+@click.argument("version")
+@click.option("--mode", type=click.Choice(list(rollout.MODES)), default="none", show_default=True)
+@click.option("--percent", default=10.0, show_default=True, help="Canary: share of leads the challenger serves.")
+@TIMEOUT
+def set_challenger(model: str, version: str, mode: str, percent: float, timeout: float) -> None:
+    """Make VERSION of MODEL the challenger (any registered version, a rolled-back one included)."""
+    _echo(_run("leadscore.set_challenger", model, version, mode, percent, timeout=timeout))
+
+
 @click.command()
 @click.argument("model", type=MODEL)
 @TIMEOUT
@@ -134,4 +145,4 @@ def drift(models: tuple[str, ...], timeout: float) -> None:
     _echo(_run("leadscore.drift_check", list(models) or None, timeout=timeout))
 
 
-COMMANDS = (outcome, outcomes, retrain, set_rollout, promote, rollback, history, report, drift)
+COMMANDS = (outcome, outcomes, retrain, set_rollout, set_challenger, promote, rollback, history, report, drift)

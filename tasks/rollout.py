@@ -12,7 +12,7 @@ from typing import Any
 from celery import shared_task
 
 from ml_core import rollout
-from ml_core.errors import LeadscoreError
+from ml_core.errors import InvalidArgumentError, LeadscoreError
 from ml_core.registry import Registry
 from ml_core.settings import get_settings
 from ml_core.identifiers import model_name
@@ -21,6 +21,17 @@ from tasks.worker import publish_model_event as publish
 
 def _registry() -> Registry:
     return Registry(get_settings().models_dir)
+
+
+@shared_task(name="leadscore.set_challenger", acks_late=True, throws=(LeadscoreError,))
+def set_challenger(model: str, version: str, mode: str = "none", percent: float = 0.0) -> dict[str, Any]:
+    """Make any registered version (a rolled-back one, say) the challenger, in ``mode``."""
+    model = model_name(model)
+    if not isinstance(version, str):
+        raise InvalidArgumentError("version", "expected a version such as 'v2'")
+    entry = rollout.set_challenger(_registry(), model, version, mode, percent)  # type: ignore[arg-type]
+    publish("model.rollout", model, version, f"challenger, {mode}")
+    return entry
 
 
 @shared_task(name="leadscore.set_rollout", acks_late=True, throws=(LeadscoreError,))
