@@ -89,10 +89,11 @@ def print_summary(summary: dict[str, Any], seconds: float | None = None) -> None
     click.echo(f"\njob {summary['job_id']}  model {summary['model']}  {leads:,} leads{rate}")
     click.echo(
         f"  scored {summary['scored']:,}   invalid {summary['invalid']:,}   escalated {summary['escalated']:,}   "
-        f"served by {summary['served_by']}"
+        f"served by {', '.join(f'{k} {v:,}' for k, v in summary['served_by'].items()) or 'none'}"
     )
     if summary["fallback_reasons"]:
-        click.echo(f"  WARNING rule-based fallback served some leads: {summary['fallback_reasons']}")
+        reasons = "; ".join(summary["fallback_reasons"])
+        click.echo(f"  WARNING rule-based fallback served some leads: {reasons}")
     scored = max(summary["scored"], 1)
     click.echo("  label   count        share")
     for label, count in summary["labels"].items():
