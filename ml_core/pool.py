@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ml_core.breaker import CircuitBreaker, GuardedScorer, Transition
+from ml_core.derived_rules import rules_for
 from ml_core.errors import ArtifactIntegrityError, ModelLoadError, ModelNotFoundError
 from ml_core.fallback import RuleScorer
 from ml_core.onnx_model import OnnxScorer
@@ -194,7 +195,8 @@ class ModelPool:
             clock=self._clock,
             on_transition=self._on_transition,
         )
-        return GuardedScorer(breaker, RuleScorer(spec, ""), lambda: self._open(name), primary)
+        rules = RuleScorer(spec, "", rules_for(self.registry, spec))  # the champion's derived rules when the spec has none
+        return GuardedScorer(breaker, rules, lambda: self._open(name), primary)
 
     def _load(self, name: str) -> Served:
         spec = self.registry.spec(name)
