@@ -22,9 +22,9 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ml_core import onnx_model
-from ml_core.imputation import blanked, imputed
 from ml_core.dataset import TrainingSet
 from ml_core.errors import RegistrationRefusedError
+from ml_core.imputation import blanked, imputed
 from ml_core.spec import ModelSpec
 
 log = logging.getLogger(__name__)
