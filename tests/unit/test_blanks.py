@@ -175,3 +175,22 @@ def test_rules_read_a_blank_as_a_zero_contribution(cat_spec: ModelSpec) -> None:
     zero[0, 0] = 0.0
     p_blank, p_zero, p_full = scorer.predict_proba(np.vstack([blank, zero, X]))
     assert p_blank == p_zero != p_full and np.isfinite(p_blank)
+
+
+def test_parity_rows_blank_only_the_features_that_may_be_missing(bspec: ModelSpec, bset: TrainingSet, spec: ModelSpec) -> None:
+    X = np.nan_to_num(bset.X[:400])
+    rows = blanked(bspec, X, seed=2)
+    age = bspec.columns.index("age")
+    assert not np.isnan(rows[:, age]).any()
+    for name in ("income", "visits", "mortgage"):
+        share = np.isnan(rows[:, bspec.columns.index(name)]).mean()
+        assert 0.3 < share < 0.7
+    assert blanked(spec, np.zeros((5, len(spec.columns))), seed=2).shape == (0, len(spec.columns))  # lead_scorer: none optional
+
+
+def test_a_blank_tags_feature_is_nan_in_its_whole_block() -> None:
+    tagged = parse_spec("t", {"target": "y", "quality_gate": 0.5, "bands": {"hot": 60, "warm": 30},
+                              "features": [{"name": "amenities", "kind": "tags", "categories": ["pool", "garden"], "missing": "allowed"}]})
+    encoded = encode_leads(tagged, [{"id": "a"}, {"id": "b", "amenities": ["pool"]}, {"id": "c", "amenities": []}])
+    assert np.isnan(encoded.X[0]).all()
+    np.testing.assert_array_equal(encoded.X[1:], [[1.0, 0.0], [0.0, 0.0]])  # an empty list is not a blank
