@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +49,9 @@ def poll(probe, timeout: float, what: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def blank_models(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``crm_blanks`` trained on a table with blanks, and a copy of it whose ONNX file is corrupt."""
+def blank_models(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``crm_blanks`` trained on a table with blanks, and a copy of it whose ONNX file is corrupt;
+    removed afterwards, so later users of the session's models directory never see them."""
     export = tmp_path_factory.mktemp("blanks") / "export.csv"
     blank_table().to_csv(export, index=False)
     for name in (BLANK_MODEL, BROKEN):
@@ -60,7 +62,9 @@ def blank_models(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     shutil.copy(models_dir / BLANK_MODEL / "champion", models_dir / BROKEN / "champion")
     with open(models_dir / BROKEN / "v1" / ONNX_FILE, "ab") as f:
         f.write(b"\0")
-    return models_dir
+    yield models_dir
+    for name in (BLANK_MODEL, BROKEN):
+        shutil.rmtree(models_dir / name)
 
 
 def test_leads_with_blanks_are_scored_and_a_missing_required_field_is_refused(worker: Path, blank_models: Path) -> None:
