@@ -195,8 +195,16 @@ class ModelPool:
             clock=self._clock,
             on_transition=self._on_transition,
         )
-        rules = RuleScorer(spec, "", rules_for(self.registry, spec))  # the champion's derived rules when the spec has none
-        return GuardedScorer(breaker, rules, lambda: self._open(name), primary)
+
+        def load() -> OnnxScorer:
+            scorer = self._open(name)
+            if spec.fallback is None:  # rules derived with the champion the breaker's trial just loaded
+                guarded.fallback = RuleScorer(spec, "", rules_for(self.registry, spec))
+            return scorer
+
+        # a spec without [fallback] serves the rules derived at training, kept in the champion's card
+        guarded = GuardedScorer(breaker, RuleScorer(spec, "", rules_for(self.registry, spec)), load, primary)
+        return guarded
 
     def _load(self, name: str) -> Served:
         spec = self.registry.spec(name)

@@ -87,3 +87,28 @@ def test_without_fallback_or_card_the_rules_say_they_know_nothing(registry: Regi
     assert derived_rules.rules_for(registry, spec) is None
     (result,) = score_batch(spec, ModelPool(registry).get(BLANK_MODEL).scorer, [blank_lead("a", income=90_000.0)])
     assert (result["served_by"], result["probability"]) == ("fallback", 0.5)
+
+
+def test_rules_follow_a_champion_registered_after_the_pool_first_served_the_model(registry: Registry) -> None:
+    class Clock:
+        now = 1000.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    # Given a pool that served the model before it had a champion (rules that know nothing)
+    (registry.root / BLANK_MODEL / "champion").rename(registry.root / "champion.kept")
+    clock = Clock()
+    served = ModelPool(registry, clock=clock, reset_after_seconds=5).get(BLANK_MODEL)
+    spec = registry.spec(BLANK_MODEL)
+    X = encode_leads(spec, [blank_lead("a", income=90_000.0, channel="referral")]).X
+    assert served.scorer.route(X)[1].served_by == "fallback" and served.scorer.fallback.predict_proba(X)[0] == 0.5
+    # When the champion appears and the breaker's trial loads it
+    (registry.root / "champion.kept").rename(registry.root / BLANK_MODEL / "champion")
+    clock.now += 6
+    assert served.scorer.route(X)[1].served_by == "onnx"
+    # Then the rules that would serve next are the ones derived with that champion
+    entry = registry.card(BLANK_MODEL, "v1")["fallback_rules"]
+    expected = RuleScorer(spec, "", Fallback(entry["intercept"], entry["weights"])).predict_proba(X)
+    np.testing.assert_array_equal(served.scorer.fallback.predict_proba(X), expected)
+    assert expected[0] != 0.5
