@@ -10,6 +10,12 @@ traffic the same way and computes the population stability index
 per column (a categorical feature reports its worst category column) and for the scores. Rules
 of thumb: below 0.1 stable, 0.1-0.25 a moderate shift, above 0.25 a major one; the alert threshold
 is ``drift_psi_threshold`` (0.2).
+
+Blanks are counted apart: bins and PSI read the values that are there, and the profile keeps each
+feature's share of blank rows. A share that rises by more than ``drift_missing_margin`` (0.1,
+i.e. 10 points) over training's drifts the feature too: a sudden rise in blanks is the most
+common data break in production. (Profiles written before blanks were counted have no shares:
+that check is skipped for them.)
 """
 
 from __future__ import annotations
@@ -27,11 +33,12 @@ SCORE_EDGES = [round(x, 1) for x in np.linspace(0.1, 0.9, 9)]
 def profile(spec: ModelSpec, X_train: np.ndarray, holdout_proba: np.ndarray) -> dict[str, Any]:
     columns = {}
     for j, column in enumerate(spec.columns):
-        values = X_train[:, j]
-        edges = np.unique(np.quantile(values, np.linspace(0.1, 0.9, 9))).tolist()
+        values = _present(X_train[:, j])
+        edges = np.unique(np.quantile(values, np.linspace(0.1, 0.9, 9))).tolist() if len(values) else []
         columns[column] = {"edges": edges, "expected": _shares(values, edges)}
     return {
         "columns": columns,
+        "missing": missing_shares(spec, X_train),
         "score": {"edges": SCORE_EDGES, "expected": _shares(holdout_proba, SCORE_EDGES)},
         "rows": int(len(X_train)),
     }
@@ -43,10 +50,27 @@ def psi(expected: list[float], actual: list[float]) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def check(spec: ModelSpec, reference: dict[str, Any], X_recent: np.ndarray, proba_recent: np.ndarray, threshold: float) -> dict[str, Any]:
-    """PSI per feature (worst column of each) and of the score distribution, and what drifted."""
+def missing_shares(spec: ModelSpec, X: np.ndarray) -> dict[str, float]:
+    """Each feature's share of rows where it is blank (a blank is NaN in all its columns)."""
+    shares, at = {}, 0
+    for feature in spec.features:
+        shares[feature.name] = round(float(np.isnan(X[:, at]).mean()) if len(X) else 0.0, 6)
+        at += len(feature.columns)
+    return shares
+
+
+def check(
+    spec: ModelSpec,
+    reference: dict[str, Any],
+    X_recent: np.ndarray,
+    proba_recent: np.ndarray,
+    threshold: float,
+    missing_margin: float = 0.1,
+) -> dict[str, Any]:
+    """PSI per feature (worst column of each) and of the score distribution, the rise in each
+    feature's share of blanks, and what drifted."""
     by_column = {
-        column: psi(reference["columns"][column]["expected"], _shares(X_recent[:, j], reference["columns"][column]["edges"]))
+        column: psi(reference["columns"][column]["expected"], _shares(_present(X_recent[:, j]), reference["columns"][column]["edges"]))
         for j, column in enumerate(spec.columns)
         if column in reference["columns"]
     }
@@ -54,9 +78,19 @@ def check(spec: ModelSpec, reference: dict[str, Any], X_recent: np.ndarray, prob
         f.name: round(max(by_column.get(c, 0.0) for c in f.columns), 5) for f in spec.features
     }
     score_psi = round(psi(reference["score"]["expected"], _shares(proba_recent, reference["score"]["edges"])), 5)
-    drifted = sorted(name for name, value in by_feature.items() if value > threshold)
+    expected_missing = reference.get("missing")
+    recent_missing = missing_shares(spec, X_recent)
+    missing = {
+        name: {"expected": expected_missing.get(name, 0.0), "recent": share}
+        for name, share in recent_missing.items()
+    } if expected_missing is not None else {}
+    missing_drifted = sorted(name for name, m in missing.items() if m["recent"] - m["expected"] > missing_margin)
+    drifted = sorted({name for name, value in by_feature.items() if value > threshold} | set(missing_drifted))
     return {
         "features": by_feature,
+        "missing": missing,
+        "missing_margin": missing_margin,
+        "missing_drifted": missing_drifted,
         "score": score_psi,
         "threshold": threshold,
         "drifted_features": drifted,
@@ -65,6 +99,10 @@ def check(spec: ModelSpec, reference: dict[str, Any], X_recent: np.ndarray, prob
         "recent_rows": int(len(X_recent)),
         "reference_rows": reference["rows"],
     }
+
+
+def _present(values: np.ndarray) -> np.ndarray:
+    return values[~np.isnan(values)]
 
 
 def _shares(values: np.ndarray, edges: list[float]) -> list[float]:

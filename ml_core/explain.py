@@ -25,6 +25,13 @@ exactly, up to float rounding, for the three families training produces:
 
 Served scores come from ONNX in float32; they differ from p by at most the parity tolerance
 checked at registration. Categorical features sum their one-hot columns into one contribution.
+
+Blanks: the linear and neural pipelines start with ``ImputeWithIndicator`` (``ml_core.imputation``).
+For the linear model a blank feature's contribution is its imputed median's term plus its
+missing indicator's term (both exact); Shapley values and tree SHAP read the blank (NaN) as the
+lead's value. Either way the share a blank drove is the feature's own, and the explanation marks
+the feature ``"missing": true`` with value ``null`` (an unseen category scored as "other" shows
+``"other"``).
 """
 
 from __future__ import annotations
@@ -47,6 +54,8 @@ if TYPE_CHECKING:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
+
+    from ml_core.imputation import ImputeWithIndicator
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,12 @@ class Explanation:
             "output": self.output,
             "probability": self.probability,
             "top": [
-                {"feature": spec.features[j].name, "value": values[j], "contribution": float(self.contributions[j])}
+                {
+                    "feature": spec.features[j].name,
+                    "value": values[j],
+                    "contribution": float(self.contributions[j]),
+                    **({"missing": True} if values[j] is None else {}),
+                }
                 for j in top
             ],
             "rest": float(self.contributions[others].sum()),
@@ -137,14 +151,20 @@ def _family(spec: ModelSpec, version: str, model: Any) -> Family:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    if isinstance(model, Pipeline) and len(model.steps) == 2:
-        scaler, last = model.steps[0][1], model.steps[1][1]
+    from ml_core.imputation import ImputeWithIndicator
+
+    steps = [step for _, step in model.steps] if isinstance(model, Pipeline) else []
+    imputer = steps.pop(0) if steps and isinstance(steps[0], ImputeWithIndicator) else None
+    if len(steps) == 2:
+        scaler, last = steps
         if isinstance(scaler, StandardScaler) and isinstance(last, LogisticRegression):
-            return _linear(scaler, last)
+            return _linear(imputer, scaler, last)
         if isinstance(scaler, StandardScaler) and isinstance(last, MLPClassifier) and scaler.with_mean:
             if len(spec.features) > MAX_SHAPLEY_FEATURES:
                 raise ExplanationUnavailableError(spec.name, version, f"more than {MAX_SHAPLEY_FEATURES} features for exact Shapley values")
-            return _baseline_shapley(model, np.asarray(scaler.mean_, dtype=np.float64), _column_groups(spec))
+            # the reference lead: the training mean of each input column (after imputation), no blanks
+            reference = np.asarray(scaler.mean_, dtype=np.float64)[: len(spec.columns)]
+            return _baseline_shapley(model, reference, _column_groups(spec))
     if isinstance(model, CalibratedClassifierCV) and len(getattr(model, "calibrated_classifiers_", ())) == 1:
         calibrated = model.calibrated_classifiers_[0]
         booster, calibrators = calibrated.estimator, calibrated.calibrators
@@ -153,13 +173,16 @@ def _family(spec: ModelSpec, version: str, model: Any) -> Family:
     raise ExplanationUnavailableError(spec.name, version, f"no explainer for {type(model).__name__} models")
 
 
-def _linear(scaler: StandardScaler, lr: LogisticRegression) -> Family:
+def _linear(imputer: ImputeWithIndicator | None, scaler: StandardScaler, lr: LogisticRegression) -> Family:
     mean = scaler.mean_ if scaler.with_mean else 0.0
     scale = scaler.scale_ if scaler.with_std else 1.0
     weights, intercept = lr.coef_[0], float(lr.intercept_[0])
 
     def explain(X: np.ndarray) -> tuple[str, np.ndarray, np.ndarray, None]:
-        return "linear", np.full(len(X), intercept), weights * (X - mean) / scale, None
+        if imputer is None:
+            return "linear", np.full(len(X), intercept), weights * (X - mean) / scale, None
+        per_column = weights * (imputer.transform(X) - mean) / scale
+        return "linear", np.full(len(X), intercept), imputer.fold(per_column), None
 
     return explain
 
@@ -219,11 +242,17 @@ def _column_groups(spec: ModelSpec) -> list[list[int]]:
 
 
 def _feature_values(spec: ModelSpec, row: np.ndarray) -> list[Any]:
+    """Each feature's value in the lead: None for a blank, ``"other"`` for an unseen category."""
     values: list[Any] = []
     at = 0
     for feature in spec.features:
         width = len(feature.columns)
         cells = row[at : at + width]
-        values.append(feature.categories[int(np.argmax(cells))] if feature.kind == "categorical" else float(cells[0]))
         at += width
+        if np.isnan(cells).any():
+            values.append(None)
+        elif feature.kind == "categorical":
+            values.append(feature.categories[int(np.argmax(cells))] if cells.any() else "other")
+        else:
+            values.append(float(cells[0]))
     return values

@@ -6,6 +6,12 @@ batch of 10,000 costs a few column passes, not 10,000 x 10 Python checks. The re
 float32 matrix the models take (categoricals one-hot, tags multi-hot, in spec order) plus one
 error per bad record.
 
+Blanks (an absent key, ``null``, an empty table cell): a feature with ``missing = "allowed"``
+encodes one as NaN in every column it owns (a categorical's whole one-hot block), which the
+models were trained to read (``ml_core.imputation``); otherwise the feature's ``default`` fills
+it, or it is "missing (required)". A categorical with ``unseen = "other"`` encodes a category it
+does not list as an all-zero one-hot block instead of refusing it.
+
 The same checks validate any record with a schema: a model's features, and the raw inputs a
 featurizer derives features from (a lead's preferences, a property), whose errors name their
 entity (``InvalidPropertyError`` with the property id).
@@ -21,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ml_core import booleans
 from ml_core.errors import InvalidLeadError, InvalidPropertyError, InvalidRecordError
 from ml_core.identifiers import id_problem
 from ml_core.spec import Feature, Schema
@@ -122,7 +129,8 @@ def fields(spec: Schema, X: np.ndarray) -> dict[str, np.ndarray]:
 def encode_frame(spec: Schema, frame: Any, ids: Sequence[str] | None = None) -> Encoded:
     """Validate a pandas DataFrame whose columns are named by the spec.
 
-    Empty cells (NaN in a table) count as missing: the feature's default, or an error.
+    Empty cells (NaN in a table) count as missing. Boolean text columns read the spellings of
+    ``ml_core.booleans``, as lead files do.
     """
     n = len(frame)
     row_ids: list[str | None] = list(ids) if ids is not None else [str(i) for i in range(n)]
@@ -135,10 +143,19 @@ def encode_frame(spec: Schema, frame: Any, ids: Sequence[str] | None = None) -> 
                 # nullable Int64/boolean columns too: pd.NA becomes NaN, i.e. a missing cell
                 columns[f.name] = series.to_numpy(dtype=np.float64, na_value=np.nan)
             else:
-                columns[f.name] = list(series.to_numpy(dtype=object, na_value=None))
+                cells = list(series.to_numpy(dtype=object, na_value=None))
+                columns[f.name] = _boolean_words(cells) if f.kind == "boolean" else cells
         else:
             columns[f.name] = [MISSING] * n
     return _encode(spec, columns, row_ids, problems, n, nan_is_missing=True)
+
+
+def _boolean_words(cells: list[Any]) -> list[Any]:
+    """Text cells that spell a boolean become one; anything else is left for validation to name."""
+    return [
+        parsed if isinstance(v, str) and (parsed := booleans.parse(v)) is not None else v
+        for v in cells
+    ]
 
 
 def _encode(
@@ -182,10 +199,11 @@ def _column(
         return _categorical(feature, values, n)
     if feature.kind == "tags":
         return _tags(feature, values, n, nan_is_missing)
-    arr, bad = _as_float(feature, values, n, nan_is_missing)
-    if not bad and _all_valid(feature, arr):
+    arr, bad, blank = _as_float(feature, values, n, nan_is_missing)
+    if not bad and _all_valid(feature, arr, blank):
         return arr, bad  # the usual case, in one pass: single leads are scored on the latency path
-    defined = ~np.isnan(arr)
+    blank = np.zeros(n, dtype=bool) if blank is None else blank
+    defined = ~np.isnan(arr) | blank
     flagged = np.zeros(n, dtype=bool)
     flagged[[i for i, _ in bad]] = True
 
@@ -208,27 +226,32 @@ def _column(
     return np.where(flagged, 0.0, arr), bad
 
 
-def _all_valid(feature: Feature, arr: np.ndarray) -> bool:
-    """Whether no value breaks a check ``_column`` flags: finite, and boolean, integer, in range."""
+def _all_valid(feature: Feature, arr: np.ndarray, blank: np.ndarray | None) -> bool:
+    """Whether no value breaks a check ``_column`` flags: finite, and boolean, integer, in range.
+    Allowed blanks (``blank``, NaN in ``arr``) pass."""
     if feature.kind == "boolean":
-        return bool(((arr == 0) | (arr == 1)).all())
-    ok = (arr >= feature.min) & (arr <= feature.max)  # False for NaN; infinities are out of any finite range
-    if feature.kind == "integer":
-        ok &= arr == np.floor(arr)
-    return bool(ok.all() and np.isfinite(arr).all())
+        ok = (arr == 0) | (arr == 1)
+    else:
+        ok = (arr >= feature.min) & (arr <= feature.max) & np.isfinite(arr)  # False for NaN and infinities
+        if feature.kind == "integer":
+            ok &= arr == np.floor(arr)
+    if blank is not None:
+        ok |= blank
+    return bool(ok.all())
 
 
 def _as_float(
     feature: Feature, values: Any, n: int, nan_is_missing: bool
-) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """The column as float64, with type problems and missing values resolved or reported."""
+) -> tuple[np.ndarray, list[tuple[int, str]], np.ndarray | None]:
+    """The column as float64, with type problems and missing values resolved or reported, and
+    the mask of allowed blanks (left NaN; None when there are none)."""
     if isinstance(values, np.ndarray):
         arr = values.astype(np.float64)
         if nan_is_missing:
             missing = np.isnan(arr)
             if missing.any():
                 return _fill_missing(feature, arr, missing)
-        return arr, []
+        return arr, [], None
     types = set(map(type, values))
     wanted = _BOOL_TYPES + _NUMBER_TYPES if feature.kind == "boolean" else _NUMBER_TYPES
     if all(issubclass(t, wanted) and (feature.kind == "boolean" or not issubclass(t, _BOOL_TYPES)) for t in types):
@@ -239,6 +262,7 @@ def _as_float(
     arr = np.full(n, np.nan)
     missing = np.zeros(n, dtype=bool)
     bad: list[tuple[int, str]] = []
+    blank = None
     for i, v in enumerate(values):
         if v is MISSING or v is None:
             missing[i] = True
@@ -252,29 +276,37 @@ def _as_float(
         else:
             bad.append((i, f"expected {'a boolean' if feature.kind == 'boolean' else 'a number'}, got {_json_type(v)}"))
     if missing.any():
-        arr, missing_bad = _fill_missing(feature, arr, missing)
+        arr, missing_bad, blank = _fill_missing(feature, arr, missing)
         bad.extend(missing_bad)
     for i, _ in bad:
         arr[i] = 0.0  # already reported: keep it out of the NaN check
-    return arr, bad
+    return arr, bad, blank
 
 
-def _fill_missing(feature: Feature, arr: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    if not feature.required:
-        arr = arr.copy()
-        arr[missing] = float(feature.default)
-        return arr, []
+def _fill_missing(
+    feature: Feature, arr: np.ndarray, missing: np.ndarray
+) -> tuple[np.ndarray, list[tuple[int, str]], np.ndarray | None]:
     arr = arr.copy()
+    if feature.may_be_missing:
+        arr[missing] = np.nan
+        return arr, [], missing
+    if feature.default is not None:
+        arr[missing] = float(feature.default)
+        return arr, [], None
     arr[missing] = 0.0
-    return arr, [(int(i), "missing (required)") for i in np.flatnonzero(missing)]
+    return arr, [(int(i), "missing (required)") for i in np.flatnonzero(missing)], None
+
+
+_BLANK, _OTHER = -4, -5  # category codes of an allowed blank and of an unseen category scored as "other"
 
 
 def _categorical(feature: Feature, values: Any, n: int) -> tuple[np.ndarray, list[tuple[int, str]]]:
     lookup = {c: k for k, c in enumerate(feature.categories)}
-    default = lookup.get(feature.default, -3) if feature.default is not None else -3
+    default = _BLANK if feature.may_be_missing else lookup.get(feature.default, -3) if feature.default is not None else -3
+    unseen = _OTHER if feature.unseen == "other" else -1
     codes = np.fromiter(
         (
-            lookup.get(v, -1) if isinstance(v, str)
+            lookup.get(v, unseen) if isinstance(v, str)
             else default if (v is MISSING or v is None or (isinstance(v, float) and v != v))
             else -2
             for v in values
@@ -283,7 +315,7 @@ def _categorical(feature: Feature, values: Any, n: int) -> tuple[np.ndarray, lis
         count=n,
     )
     bad: list[tuple[int, str]] = []
-    for i in np.flatnonzero(codes < 0):
+    for i in np.flatnonzero((codes < 0) & (codes > _BLANK)):
         v = values[i]
         if codes[i] == -1:
             bad.append((int(i), f"unknown category; expected one of {list(feature.categories)}"))
@@ -294,6 +326,7 @@ def _categorical(feature: Feature, values: Any, n: int) -> tuple[np.ndarray, lis
     onehot = np.zeros((n, len(feature.categories)))
     ok = codes >= 0
     onehot[np.flatnonzero(ok), codes[ok]] = 1.0
+    onehot[codes == _BLANK] = np.nan
     return onehot, bad
 
 
@@ -307,8 +340,12 @@ def _tags(feature: Feature, values: Any, n: int, from_table: bool) -> tuple[np.n
     bad: list[tuple[int, str]] = []
     rows: list[int] = []
     lists: list[Any] = []
+    blanks: list[int] = []
     for i, v in enumerate(values):
         if v is MISSING or v is None or (isinstance(v, float) and v != v):
+            if feature.may_be_missing:
+                blanks.append(i)
+                continue
             if feature.required:
                 bad.append((i, "missing (required)"))
                 continue
@@ -342,6 +379,7 @@ def _tags(feature: Feature, values: Any, n: int, from_table: bool) -> tuple[np.n
     flagged = np.zeros(n, dtype=bool)
     flagged[[i for i, _ in bad]] = True
     multihot[flagged] = 0.0
+    multihot[blanks] = np.nan
     return multihot, bad
 
 

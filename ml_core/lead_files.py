@@ -7,9 +7,9 @@ a cell of a type JSON cannot carry). Those get their error here, with the field 
 bad row never stops a file.
 
 Cells become JSON values by the kind of feature they feed: numbers are parsed, ``true``/``false``
-(and ``yes``/``no``, ``1``/``0``) become booleans, ``a|b`` becomes the tags ``["a", "b"]``
-(a Parquet list column is taken as is), empty cells are left out (the feature's default,
-or "missing (required)"). A cell that does not parse is passed on as text, so validation reports
+(and ``yes``/``no``, ``1``/``0``: ``ml_core.booleans``, as training tables) become booleans, ``a|b`` becomes the tags ``["a", "b"]``
+(a Parquet list column is taken as is), empty cells are left out (missing: a blank the spec allows, the
+feature's default, or "missing (required)"). A cell that does not parse is passed on as text, so validation reports
 it exactly as it would for a JSON lead ("expected a number, got string").
 """
 
@@ -25,14 +25,13 @@ from typing import Any, Literal
 
 import orjson
 
+from ml_core import booleans
 from ml_core.errors import LeadFileError
 from ml_core.features import LeadError
 from ml_core.spec import ModelSpec
 
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
-_TRUE = frozenset({"true", "t", "yes", "y", "1"})
-_FALSE = frozenset({"false", "f", "no", "n", "0"})
 _MAX_NAME = 64
 _SKIP: Any = object()  # an empty cell: the key is left out of the lead
 
@@ -290,12 +289,8 @@ def _text(kind: str, text: str) -> Any:
 
 
 def _boolean(text: str) -> Any:
-    word = text.strip().lower()
-    if word in _TRUE:
-        return True
-    if word in _FALSE:
-        return False
-    return _number(text)
+    value = booleans.parse(text)
+    return _number(text) if value is None else value
 
 
 def _real(text: str) -> Any:

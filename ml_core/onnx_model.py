@@ -10,10 +10,14 @@ PROBABILITIES = "probabilities"
 
 
 def export(model: object, n_columns: int) -> bytes:
-    """The classifier as ONNX: one float32 matrix in, class probabilities out (no ZipMap)."""
+    """The classifier as ONNX: one float32 matrix in (NaN for a blank), class probabilities out (no ZipMap)."""
     # Imported here: skl2onnx pulls in scikit-learn, which serving processes never need.
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
+
+    from ml_core.imputation import register_onnx_converter
+
+    register_onnx_converter()
 
     onx = to_onnx(
         model,
@@ -43,7 +47,7 @@ class OnnxScorer:
 
 
 def parity(onnx_bytes: bytes, model: object, X: np.ndarray) -> float:
-    """Largest |ONNX - sklearn| positive-class probability over the rows of X."""
+    """Largest |ONNX - sklearn| positive-class probability over the rows of X (blanks as NaN)."""
     if not len(X):
         return 0.0
     onnx_p = OnnxScorer("parity", "check", onnx_bytes).predict_proba(X.astype(np.float32))

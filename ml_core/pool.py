@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ml_core.breaker import CircuitBreaker, GuardedScorer, Transition
+from ml_core.derived_rules import rules_for
 from ml_core.errors import ArtifactIntegrityError, ModelLoadError, ModelNotFoundError
 from ml_core.fallback import RuleScorer
 from ml_core.onnx_model import OnnxScorer
@@ -194,7 +195,16 @@ class ModelPool:
             clock=self._clock,
             on_transition=self._on_transition,
         )
-        return GuardedScorer(breaker, RuleScorer(spec, ""), lambda: self._open(name), primary)
+
+        def load() -> OnnxScorer:
+            scorer = self._open(name)
+            if spec.fallback is None:  # rules derived with the champion the breaker's trial just loaded
+                guarded.fallback = RuleScorer(spec, "", rules_for(self.registry, spec))
+            return scorer
+
+        # a spec without [fallback] serves the rules derived at training, kept in the champion's card
+        guarded = GuardedScorer(breaker, RuleScorer(spec, "", rules_for(self.registry, spec)), load, primary)
+        return guarded
 
     def _load(self, name: str) -> Served:
         spec = self.registry.spec(name)

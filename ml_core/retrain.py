@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_core import drift, report, rollout, synthetic
+from ml_core import derived_rules, drift, report, rollout, synthetic
 from ml_core.dataset import read_table, training_set
 from ml_core.errors import LeadscoreError, ModelNotFoundError, RegistrationRefusedError
 from ml_core.featurizers import featurize_table
@@ -115,7 +115,8 @@ def version_files(
     trained: TrainedModel, optimized: Optimized | None, headline: dict[str, Any], champion_p: np.ndarray | None
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
     """Files registered beside the model (drift profile, report, the full artifact when an optimized
-    one serves) and the card entries that describe them."""
+    one serves) and the card entries that describe them, with the rules derived from every row
+    (``ml_core.derived_rules``: what serves when the model cannot, if the spec has no ``[fallback]``)."""
     split = trained.split
     served_onnx = optimized.onnx if optimized else trained.onnx
     served_model = optimized.model if optimized else trained.model
@@ -123,6 +124,8 @@ def version_files(
     files = {PROFILE_FILE: json.dumps(drift.profile(trained.spec, split.X_train, served_p)).encode()}
     files.update(report.render(trained.spec, served_model, split.X_test, split.y_test, served_p, headline, champion_p))
     extra: dict[str, Any] = {"report": list(report.FILES), "profile": PROFILE_FILE}
+    every_row = np.vstack([split.X_train, split.X_test]), np.concatenate([split.y_train, split.y_test])
+    extra[derived_rules.CARD_KEY] = derived_rules.derive(trained.spec, *every_row)
     if optimized is not None:
         extra["optimization"] = optimized.card
         if optimized.served:

@@ -152,6 +152,8 @@ class Settings(BaseSettings):
     """... and at most this fraction of held-out leads change label band."""
     drift_psi_threshold: float = Field(0.2, gt=0)
     """Population stability index above which a feature, or the score distribution, has drifted."""
+    drift_missing_margin: float = Field(0.1, gt=0, le=1)
+    """Rise in a feature's share of blank leads (0.1: ten points over training's) that counts as drift."""
     drift_min_samples: int = Field(500, gt=0)
     """Fewer recent scored leads than this: the drift check reports too little traffic and decides nothing."""
     drift_retrain: bool = False

@@ -15,6 +15,8 @@ from ml_core.identifiers import MODEL_NAME, model_name
 Kind = Literal["numeric", "integer", "boolean", "categorical", "tags"]
 _KINDS = ("numeric", "integer", "boolean", "categorical", "tags")
 _VOCABULARY_KINDS = ("categorical", "tags")  # kinds whose values come from ``categories``
+Missing = Literal["refuse", "allowed"]
+Unseen = Literal["refuse", "other"]
 
 
 @dataclass(frozen=True)
@@ -26,10 +28,20 @@ class Feature:
     categories: tuple[str, ...] = ()
     default: Any = None
     description: str = ""
+    missing: Missing = "refuse"
+    """``allowed``: a blank (absent, ``null``, an empty cell) is encoded as NaN and the model learns
+    what it means; ``refuse``: a blank takes ``default``, or is an error when there is none."""
+    unseen: Unseen = "refuse"
+    """Categorical only. ``other``: a category not in ``categories`` is encoded as none of them
+    (an all-zero one-hot); ``refuse``: it is an error."""
 
     @property
     def required(self) -> bool:
-        return self.default is None
+        return self.default is None and self.missing == "refuse"
+
+    @property
+    def may_be_missing(self) -> bool:
+        return self.missing == "allowed"
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -79,7 +91,7 @@ class Fallback:
     """Rule-based model: ``p = sigmoid(intercept + sum(weight * value))``.
 
     A numeric feature's weight multiplies its value; a categorical feature's weights are a
-    table by category (absent categories weigh 0).
+    table by category (absent categories weigh 0). A missing value contributes 0.
     """
 
     intercept: float
@@ -88,14 +100,17 @@ class Fallback:
 
 @dataclass(frozen=True)
 class ModelSpec(Schema):
-    """A model: its features (the schema), target, metric and gate, bands and rule-based fallback."""
+    """A model: its features (the schema), target, metric and gate, bands and rule-based fallback.
+
+    ``fallback`` is None when the spec has no ``[fallback]``: the rules then come from the
+    champion's card (``ml_core.derived_rules``)."""
 
     description: str
     target: str
     metric: str
     quality_gate: float
     bands: Bands
-    fallback: Fallback
+    fallback: Fallback | None
     confidence_threshold: float | None
     sha256: str
     featurizer: str | None = None
@@ -146,8 +161,8 @@ def _parse_spec(name: str, data: dict[str, Any], sha256: str) -> ModelSpec:
     hot, warm = float(need("hot", bands)), float(need("warm", bands))
     if not 0 <= warm <= hot <= 100:
         raise SpecError(name, f"bands need 0 <= warm <= hot <= 100, got warm={warm} hot={hot}")
-    fb = need("fallback")
-    weights = dict(fb.get("weights", {}))
+    fb = data.get("fallback")
+    weights = dict(fb.get("weights", {})) if fb is not None else {}
     unknown = set(weights) - set(names)
     if unknown:
         raise SpecError(name, f"fallback weights name unknown features {sorted(unknown)}")
@@ -160,7 +175,7 @@ def _parse_spec(name: str, data: dict[str, Any], sha256: str) -> ModelSpec:
         metric=str(data.get("metric", "roc_auc")),
         quality_gate=float(need("quality_gate")),
         bands=Bands(hot=hot, warm=warm),
-        fallback=Fallback(intercept=float(fb.get("intercept", 0.0)), weights=weights),
+        fallback=None if fb is None else Fallback(intercept=float(fb.get("intercept", 0.0)), weights=weights),
         confidence_threshold=None if threshold is None else float(threshold),
         sha256=sha256,
         featurizer=_featurizer_name(name, data.get("featurizer")),
@@ -206,6 +221,13 @@ def _parse_feature(model: str, raw: dict[str, Any]) -> Feature:
     if lo > hi:
         raise SpecError(model, f"feature {fname!r} has min > max")
     default = raw.get("default")
+    missing, unseen = raw.get("missing", "refuse"), raw.get("unseen", "refuse")
+    if missing not in ("refuse", "allowed"):
+        raise SpecError(model, f"missing of feature {fname!r} must be 'refuse' or 'allowed', got {missing!r}")
+    if missing == "allowed" and default is not None:
+        raise SpecError(model, f"feature {fname!r} has a default and missing = 'allowed': a blank is one or the other")
+    if unseen not in ("refuse", "other") or (unseen == "other" and kind != "categorical"):
+        raise SpecError(model, f"unseen of feature {fname!r} must be 'refuse', or 'other' for a categorical, got {unseen!r}")
     if kind == "tags" and default is not None:
         if not isinstance(default, list) or not set(default) <= set(categories):
             raise SpecError(model, f"default of tags {fname!r} must be a list of its categories")
@@ -220,4 +242,6 @@ def _parse_feature(model: str, raw: dict[str, Any]) -> Feature:
         categories=categories,
         default=default,
         description=str(raw.get("description", "")),
+        missing=missing,
+        unseen=unseen,
     )

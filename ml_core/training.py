@@ -18,13 +18,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, get_scorer, log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ml_core import onnx_model
 from ml_core.dataset import TrainingSet
 from ml_core.errors import RegistrationRefusedError
+from ml_core.imputation import blanked, imputed
 from ml_core.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,8 @@ def candidates(seed: int) -> dict[str, Any]:
     calibrated by its own log-loss objective, and so is the small neural network (``mlp``): it
     exports to ONNX MatMul/Gemm operators, the ones ONNX Runtime can quantize to INT8
     (``ml_core.optimize``), which neither a tree ensemble nor skl2onnx's LinearClassifier offers.
+    The booster reads blanks (NaN) natively; the other two impute them inside their pipeline
+    (``ml_core.imputation``), so the exported ONNX treats a blank as training did.
     """
     return {
         "gradient_boosting": CalibratedClassifierCV(
@@ -46,14 +48,10 @@ def candidates(seed: int) -> dict[str, Any]:
             cv=3,
             ensemble=False,
         ),
-        "logistic_regression": Pipeline(
-            [("scale", StandardScaler()), ("model", LogisticRegression(max_iter=1000))]
-        ),
-        "mlp": Pipeline(
-            [
-                ("scale", StandardScaler()),
-                ("model", MLPClassifier(hidden_layer_sizes=(32, 16), alpha=1e-3, early_stopping=True, max_iter=300, random_state=seed)),
-            ]
+        "logistic_regression": imputed(("scale", StandardScaler()), ("model", LogisticRegression(max_iter=1000))),
+        "mlp": imputed(
+            ("scale", StandardScaler()),
+            ("model", MLPClassifier(hidden_layer_sizes=(32, 16), alpha=1e-3, early_stopping=True, max_iter=300, random_state=seed)),
         ),
     }
 
@@ -168,7 +166,7 @@ def _fit_and_gate(
     proba = model.predict_proba(X_test)[:, 1]
     holdout_score = float(get_scorer(spec.metric)(model, X_test, y_test))
     onnx = onnx_model.export(model, X_train.shape[1])
-    parity = onnx_model.parity(onnx, model, X_test)
+    parity = onnx_model.parity(onnx, model, np.vstack([X_test, blanked(spec, X_test, seed)]))  # and on blanks
     metrics = {
         "metric": spec.metric,
         "holdout": round(holdout_score, 5),

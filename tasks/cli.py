@@ -311,6 +311,10 @@ from tasks.bulk_cli import bulk, score_file  # noqa: E402 - bulk commands live i
 main.add_command(score_file)
 main.add_command(bulk)
 
+from tasks.spec_cli import spec  # noqa: E402 - spec commands live in their own module
+
+main.add_command(spec)
+
 
 def _add_lifecycle_commands() -> None:
     from tasks.lifecycle_cli import COMMANDS

@@ -3,7 +3,7 @@
 For each model with a champion: its ``profile.json`` (``ml_core.drift``, checksummed in the card)
 against the drift sample (``tasks/snapshots.py``: the last ``drift_sample_size`` leads the
 model scored, features and probability, those the champion scored only). PSI per feature and of the scores; above
-``drift_psi_threshold`` a ``model.drift`` event, and with ``drift_retrain`` a ``retrain`` of
+``drift_psi_threshold`` (or a feature's share of blanks up by more than ``drift_missing_margin``) a ``model.drift`` event, and with ``drift_retrain`` a ``retrain`` of
 that model. Too little traffic (< ``drift_min_samples``) decides nothing and says so.
 """
 
@@ -54,10 +54,13 @@ def check_model(registry: Registry, name: str) -> dict[str, Any]:
         return {"version": version, "skipped": f"{len(sample)} recent leads scored by {version} < drift_min_samples {settings.drift_min_samples}"}
     encoded = encode_leads(spec, [{"id": str(i), **f} for i, (f, _) in enumerate(sample)], "ignore")
     proba = np.array([sample[i][1] for i in encoded.index], dtype=np.float64)
-    result = {"version": version, "sample": len(sample), **drift.check(spec, reference, encoded.X, proba, settings.drift_psi_threshold)}
+    result = {"version": version, "sample": len(sample), **drift.check(spec, reference, encoded.X, proba, settings.drift_psi_threshold, settings.drift_missing_margin)}
     if result["drifted"]:
         worst = sorted(result["features"].items(), key=lambda kv: -kv[1])[:3]
         detail = f"score PSI {result['score']}, worst features {worst}, threshold {result['threshold']}"
+        if result["missing_drifted"]:
+            rises = {n: result["missing"][n] for n in result["missing_drifted"]}
+            detail += f"; share of blanks rose beyond {result['missing_margin']}: {rises}"
         publish_model_event("model.drift", name, version, detail)
         if settings.drift_retrain:
             current_app.send_task(RETRAIN_TASK, args=[name], queue=settings.training_queue)

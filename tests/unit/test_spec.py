@@ -82,7 +82,13 @@ def test_minimal_spec_parses():
     assert spec.metric == "roc_auc"
 
 
-@pytest.mark.parametrize("key", ["features", "target", "bands", "fallback", "quality_gate"])
+def test_fallback_is_optional():
+    data = minimal()
+    del data["fallback"]
+    assert parse_spec("m", data).fallback is None  # rules then come from the champion's card
+
+
+@pytest.mark.parametrize("key", ["features", "target", "bands", "quality_gate"])
 def test_missing_top_level_key(key):
     data = minimal()
     del data[key]
