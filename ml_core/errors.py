@@ -39,10 +39,9 @@ def capped(text: str, limit: int = MAX_PROBLEM_CHARS) -> str:
 
 
 def listing(items: Iterable[object], limit: int = MAX_PROBLEMS) -> str:
-    """The first ``limit`` items, comma-separated, and how many more there are."""
+    """The first ``limit`` items as a list, and how many more there are."""
     items = list(items)
-    shown = ", ".join(repr(i) for i in items[:limit])
-    return shown + (f" and {len(items) - limit:,} more" if len(items) > limit else "")
+    return repr(items[:limit]) + (f" and {len(items) - limit:,} more" if len(items) > limit else "")
 
 
 class LeadscoreError(Exception):

@@ -127,7 +127,7 @@ def test_edge_bands_are_allowed(hot, warm):
 def test_fallback_weight_for_unknown_feature():
     data = minimal()
     data["fallback"]["weights"]["shoe_size"] = 1.0
-    with pytest.raises(SpecError, match=r"fallback weights name unknown features 'shoe_size'"):
+    with pytest.raises(SpecError, match=r"fallback weights name unknown features \['shoe_size'\]"):
         parse_spec("m", data)
 
 
