@@ -17,11 +17,13 @@ import logging
 import os
 import socket
 import threading
+import time
 from typing import Any
 
 from celery import Celery, current_app
 from celery.signals import task_received, worker_ready
 
+from ml_core.errors import BulkJobError
 from ml_core.settings import get_settings
 from tasks.bulk_jobs import CHUNK_TASK
 from tasks.bulk_store import BulkStore
@@ -59,7 +61,10 @@ def _claim(request: Any = None, **_: object) -> None:
 def _start_heartbeat(sender: Any = None, **_: object) -> None:
     app = getattr(sender, "app", None) or current_app
     interval = get_settings().worker_heartbeat_seconds
-    store = _store(app)
+    try:
+        store = _store(app)
+    except BulkJobError:  # no Redis result backend: no bulk jobs, nothing to claim
+        return
 
     def beat() -> None:
         try:
@@ -68,7 +73,8 @@ def _start_heartbeat(sender: Any = None, **_: object) -> None:
             log.warning("worker heartbeat not written: %s", exc.__class__.__name__)
 
     def keep_beating() -> None:
-        while not threading.Event().wait(interval):
+        while True:
+            time.sleep(interval)
             beat()
 
     beat()  # before the first claims are checked against it
