@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ml_core.errors import DatasetError
+from ml_core.errors import DatasetError, listing
 from ml_core.features import encode_frame
 from ml_core.spec import ModelSpec
 
@@ -47,7 +47,7 @@ def training_set(spec: ModelSpec, frame: pd.DataFrame, source: str) -> TrainingS
         raise DatasetError(spec.name, f"target column {spec.target!r} is missing")
     missing = [f.name for f in spec.features if f.required and f.name not in frame.columns]
     if missing:
-        raise DatasetError(spec.name, f"feature columns missing: {missing}")
+        raise DatasetError(spec.name, f"feature columns missing: {listing(missing)}")
     y = pd.to_numeric(frame[spec.target], errors="coerce").to_numpy()
     bad_y = ~np.isin(y, (0, 1))
     if bad_y.any():

@@ -21,9 +21,28 @@
 
 Exceptions cross the broker as JSON (type, module and ``args``), so every ``__init__`` takes
 exactly the JSON-able arguments it stores in ``args``: the client gets the same typed error back.
+Those arguments are capped (``MAX_PROBLEMS`` problems and a count, ``MAX_PROBLEM_CHARS`` per text):
+a lead missing 10,000 features, or a spec naming them, must not put a 250 KB message in every
+log line and result backend entry.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+
+MAX_PROBLEMS = 20
+MAX_PROBLEM_CHARS = 1000
+
+
+def capped(text: str, limit: int = MAX_PROBLEM_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was cut."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+
+
+def listing(items: Iterable[object], limit: int = MAX_PROBLEMS) -> str:
+    """The first ``limit`` items as a list, and how many more there are."""
+    items = list(items)
+    return repr(items[:limit]) + (f" and {len(items) - limit:,} more" if len(items) > limit else "")
 
 
 class LeadscoreError(Exception):
@@ -31,18 +50,23 @@ class LeadscoreError(Exception):
 
 
 class InvalidRecordError(LeadscoreError):
-    """A record failed validation. ``problems`` is a list of ``[field, problem]`` pairs."""
+    """A record failed validation. ``problems`` is a list of ``[field, problem]`` pairs: the first
+    ``MAX_PROBLEMS`` of them; ``total`` counts them all."""
 
     entity = "record"
 
-    def __init__(self, record_id: str | None, problems: list[list[str]]) -> None:
-        super().__init__(record_id, [list(p) for p in problems])
+    def __init__(self, record_id: str | None, problems: list[list[str]], total: int | None = None) -> None:
+        kept = [[capped(str(f), 200), capped(str(p), 200)] for f, p in problems[:MAX_PROBLEMS]]
+        total = max(total or 0, len(problems))
+        super().__init__(record_id, kept, total)
         self.record_id = record_id
-        self.problems = [list(p) for p in problems]
+        self.problems = kept
+        self.total = total
 
     def __str__(self) -> str:
         detail = "; ".join(f"{field}: {problem}" for field, problem in self.problems)
-        return f"{self.entity} {self.record_id!r} is invalid: {detail}"
+        more = self.total - len(self.problems)
+        return f"{self.entity} {self.record_id!r} is invalid: {detail}" + (f"; and {more:,} more problems" if more > 0 else "")
 
     @property
     def fields(self) -> list[str]:
@@ -52,16 +76,16 @@ class InvalidRecordError(LeadscoreError):
 class InvalidLeadError(InvalidRecordError):
     entity = "lead"
 
-    def __init__(self, lead_id: str | None, problems: list[list[str]]) -> None:
-        super().__init__(lead_id, problems)
+    def __init__(self, lead_id: str | None, problems: list[list[str]], total: int | None = None) -> None:
+        super().__init__(lead_id, problems, total)
         self.lead_id = lead_id
 
 
 class InvalidPropertyError(InvalidRecordError):
     entity = "property"
 
-    def __init__(self, property_id: str | None, problems: list[list[str]]) -> None:
-        super().__init__(property_id, problems)
+    def __init__(self, property_id: str | None, problems: list[list[str]], total: int | None = None) -> None:
+        super().__init__(property_id, problems, total)
         self.property_id = property_id
 
 
@@ -94,6 +118,7 @@ class InvalidArgumentError(LeadscoreError):
 
 class SpecError(LeadscoreError):
     def __init__(self, model: str, problem: str) -> None:
+        problem = capped(problem)
         super().__init__(model, problem)
         self.model, self.problem = model, problem
 
@@ -103,6 +128,7 @@ class SpecError(LeadscoreError):
 
 class DatasetError(LeadscoreError):
     def __init__(self, model: str, problem: str) -> None:
+        problem = capped(problem)
         super().__init__(model, problem)
         self.model, self.problem = model, problem
 

@@ -52,11 +52,12 @@ class LeadError:
         return _ERRORS[self.entity](self.lead_id, self.problems)
 
     def to_json(self) -> dict[str, Any]:
+        exc = self.to_exception()  # its problems are capped: this row may be stored per lead
         return {
             f"{self.entity}_id": self.lead_id,
             "error": _ERRORS[self.entity].__name__,
-            "problems": [{"field": f, "problem": p} for f, p in self.problems],
-            "message": str(self.to_exception()),
+            "problems": [{"field": f, "problem": p} for f, p in exc.problems],
+            "message": str(exc),
         }
 
 

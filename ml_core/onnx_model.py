@@ -34,12 +34,19 @@ class OnnxScorer:
     served_by = "onnx"
     reason = ""
 
-    def __init__(self, name: str, version: str, onnx_bytes: bytes) -> None:
+    def __init__(self, name: str, version: str, onnx_bytes: bytes, file_id: tuple[int, ...] | None = None) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         self.name, self.version = name, version
+        self.file_id = file_id
+        """Inode, size and mtime of the file the bytes were read from: the pool re-verifies it when they change."""
         self._session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The model's ``metadata_props`` (``ml_core.identity`` keys among them)."""
+        return dict(self._session.get_modelmeta().custom_metadata_map)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         (proba,) = self._session.run([PROBABILITIES], {INPUT: X})

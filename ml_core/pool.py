@@ -12,6 +12,11 @@ version that fails to load leaves the old one serving: ``on_change`` reports it
 (``reload_failed``), and it is tried again after ``reset_after_seconds``. A model with no version
 loaded at all (missing, or refused at first load) is left to its breaker, whose trial loads the
 champion within ``reset_after_seconds``.
+
+The same check stats the ONNX files being served. A served file that changed on disk (inode,
+size or mtime) is verified again, checksum and identity, exactly as a fresh process would load
+it: refused, its model serves the rules (the breaker retries it), so every worker kind, scoring
+or batch, agrees within ``reload_check_seconds``, restarted or not.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ml_core.breaker import CircuitBreaker, GuardedScorer, Transition
+from ml_core import identity
 from ml_core.derived_rules import rules_for
-from ml_core.errors import ArtifactIntegrityError, ModelLoadError, ModelNotFoundError
+from ml_core.errors import ArtifactIntegrityError, ModelLoadError, ModelNotFoundError, SpecError
 from ml_core.fallback import RuleScorer
 from ml_core.onnx_model import OnnxScorer
 from ml_core.registry import CHAMPION_FILE, Registry
@@ -116,7 +122,7 @@ class ModelPool:
         """Load what the pointers name if they changed since last look. Called under the lock."""
         self._next_check[name] = self._clock() + self.reload_check_seconds
         signature = self._signature(name)
-        if served is not None and signature == self._pointers.get(name):
+        if served is not None and signature == self._pointers.get(name) and not self._files_changed(name, served):
             return served, []
         self._pointers[name] = signature
         changes: list[tuple[str, str, str]] = []
@@ -134,10 +140,12 @@ class ModelPool:
         except ModelNotFoundError:
             return served
         primary = served.scorer.primary
-        if primary is None or primary.version == version:
+        if primary is None:
             # nothing loaded yet (missing or broken): the breaker's trial loads the champion
             # within reset_after_seconds, and says so in its own events
             return served
+        if primary.version == version:
+            return self._reverify_champion(name, served, primary, changes)
         try:
             scorer = self._open(name, version)
         except Exception as exc:  # noqa: BLE001 - the old version keeps serving; reported, retried later
@@ -146,6 +154,17 @@ class ModelPool:
             changes.append(("reload_failed", version, str(exc)))
             return served
         changes.append(("reloaded", version, f"was {primary.version if primary else served.scorer.version}"))
+        return Served(spec=served.spec, scorer=self._guarded(name, served.spec, scorer), challenger=served.challenger)
+
+    def _reverify_champion(self, name: str, served: Served, primary: OnnxScorer, changes: list[tuple[str, str, str]]) -> Served:
+        """The served file changed on disk: verified again, or refused as a fresh load would be."""
+        if not self._stale(name, primary):
+            return served
+        try:
+            scorer = self._open(name, primary.version)
+        except Exception as exc:  # noqa: BLE001 - the rules serve; reported; the breaker retries
+            changes.append(("reload_failed", primary.version, f"served file changed on disk and is refused, serving rules: {exc}"))
+            return Served(spec=served.spec, scorer=self._refused(name, served.spec, str(exc)), challenger=served.challenger)
         return Served(spec=served.spec, scorer=self._guarded(name, served.spec, scorer), challenger=served.challenger)
 
     def _reload_challenger(self, name: str, served: Served, changes: list[tuple[str, str, str]]) -> Served:
@@ -157,7 +176,7 @@ class ModelPool:
         if state is None or state.mode == "none":
             return served if served.challenger is None else replace(served, challenger=None)
         current = served.challenger
-        if current is not None and current.state.version == state.version:
+        if current is not None and current.state.version == state.version and not self._stale(name, current.scorer):
             return replace(served, challenger=LoadedChallenger(state, current.scorer))
         try:
             scorer = self._open(name, state.version)
@@ -177,6 +196,13 @@ class ModelPool:
             except FileNotFoundError:
                 signature.append(None)
         return tuple(signature)
+
+    def _stale(self, name: str, scorer: OnnxScorer | None) -> bool:
+        """Whether the ONNX file ``scorer`` was read from has a new inode, size or mtime since."""
+        return scorer is not None and self.registry.file_id(name, scorer.version) != scorer.file_id
+
+    def _files_changed(self, name: str, served: Served) -> bool:
+        return self._stale(name, served.scorer.primary) or (served.challenger is not None and self._stale(name, served.challenger.scorer))
 
     def _report(self, name: str, what: str, version: str, detail: str) -> None:
         level = logging.ERROR if what.endswith("failed") else logging.INFO
@@ -206,21 +232,27 @@ class ModelPool:
         guarded = GuardedScorer(breaker, RuleScorer(spec, "", rules_for(self.registry, spec)), load, primary)
         return guarded
 
+    def _refused(self, name: str, spec: ModelSpec, reason: str) -> GuardedScorer:
+        """The rules, with the breaker open on ``reason``: its trial loads the champion later."""
+        scorer = self._guarded(name, spec, None)
+        scorer.breaker.failed(reason, fatal=True)
+        return scorer
+
     def _load(self, name: str) -> Served:
         spec = self.registry.spec(name)
-        scorer = self._guarded(name, spec, None)
         try:
-            scorer.primary = self._open(name)
+            scorer = self._guarded(name, spec, self._open(name))
         except Exception as exc:  # noqa: BLE001 - reasons were logged; the breaker retries later
-            scorer.breaker.failed(str(exc), fatal=True)
+            scorer = self._refused(name, spec, str(exc))
         return Served(spec=spec, scorer=scorer)
 
     def _open(self, name: str, version: str | None = None) -> OnnxScorer:
         """A version (the champion by default), verified and in an ONNX Runtime session."""
         try:
             artifact = self.registry.load(name, version)
-            scorer = OnnxScorer(name, artifact.version, artifact.onnx)
-        except (ModelNotFoundError, ArtifactIntegrityError) as exc:
+            scorer = OnnxScorer(name, artifact.version, artifact.onnx, artifact.file_id)
+            identity.check(name, artifact.version, artifact.card, self.registry.spec(name).columns, scorer.metadata)
+        except (ModelNotFoundError, ArtifactIntegrityError, SpecError) as exc:
             log.error("model %s refused, serving rule-based fallback: %s", name, exc)
             raise
         except Exception as exc:

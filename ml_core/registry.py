@@ -7,7 +7,9 @@
     models/<name>/champion           the version served by default
 
 A version appears by renaming a complete staging directory, so a crash mid-write leaves no
-half-registered version. Every file is checked against its card before it is deserialized.
+half-registered version. Every file is checked against its card before it is deserialized, and
+the ONNX file carries its own identity (``ml_core.identity``), checked when it is served. Every
+path is resolved first: a symlink that leads out of the models directory is refused.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,12 +33,13 @@ import joblib
 
 from ml_core.errors import ArtifactIntegrityError, ModelNotFoundError
 from ml_core.identifiers import model_name
-from ml_core.spec import ModelSpec, load_spec
+from ml_core.identity import ONNX_FILE, identity, stamp
+from ml_core.spec import ModelSpec, load_spec, spec_path
 
 if TYPE_CHECKING:  # serving processes load models without importing scikit-learn's training stack
     from ml_core.training import TrainedModel
 
-ONNX_FILE, NATIVE_FILE, CARD_FILE, CHAMPION_FILE = "model.onnx", "model.joblib", "card.json", "champion"
+NATIVE_FILE, CARD_FILE, CHAMPION_FILE = "model.joblib", "card.json", "champion"
 _VERSION = re.compile(r"^v(\d+)$")
 _LIBRARIES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy")
 
@@ -46,6 +50,8 @@ class Artifact:
     version: str
     card: dict[str, Any]
     onnx: bytes
+    file_id: tuple[int, ...] | None = None
+    """Inode, size and mtime_ns of the ONNX file as read (see ``file_id``)."""
 
 
 class Registry:
@@ -57,7 +63,18 @@ class Registry:
         return self.root / model_name(name)
 
     def spec(self, name: str) -> ModelSpec:
+        path = spec_path(self.root, name)
+        if path.exists() and not self._inside(path):
+            raise ModelNotFoundError(name, problem="its spec is a link out of the models directory; refused")
         return load_spec(self.root, name)
+
+    def file_id(self, name: str, version: str, fname: str = ONNX_FILE) -> tuple[int, ...] | None:
+        """Inode, size and mtime of a registered file, or None: a cheap way to notice it changed."""
+        try:
+            st = os.stat(self.model_dir(name) / version / fname)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def versions(self, name: str) -> list[str]:
         found = [p.name for p in self.model_dir(name).glob("v*") if p.is_dir() and _VERSION.match(p.name)]
@@ -65,14 +82,19 @@ class Registry:
 
     def champion(self, name: str) -> str:
         self.spec(name)  # an unknown model raises here, before "no champion"
+        pointer = self.model_dir(name) / CHAMPION_FILE
+        if pointer.exists() and not self._inside(pointer):
+            raise ModelNotFoundError(name, problem="its champion pointer is a link out of the models directory; refused")
         try:
-            version = (self.model_dir(name) / CHAMPION_FILE).read_text().strip()
+            version = pointer.read_text().strip()
         except FileNotFoundError:
             raise ModelNotFoundError(name, problem="no champion registered; run `leadscore train`") from None
         return version
 
     def card(self, name: str, version: str) -> dict[str, Any]:
         path = self._version_dir(name, version) / CARD_FILE
+        if path.exists() and not self._inside(path):
+            raise ArtifactIntegrityError(name, version, CARD_FILE, "is a link out of the models directory")
         try:
             return json.loads(path.read_text())
         except (OSError, ValueError) as exc:
@@ -89,8 +111,8 @@ class Registry:
         """Write a complete version and rename it into place. ``extra_files`` (reports, the drift
         profile, a full-size artifact kept beside an optimized one) are checksummed like the rest."""
         name = trained.spec.name
-        files = {ONNX_FILE: trained.onnx, NATIVE_FILE: _dump(trained.model), **(extra_files or {})}
-        card = {
+        native = _dump(trained.model)
+        card: dict[str, Any] = {
             "name": name,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "spec_sha256": trained.spec.sha256,
@@ -100,24 +122,30 @@ class Registry:
             "metrics": trained.metrics,
             "cross_validation": trained.cross_validation,
             "data": trained.data,
-            "files": {fname: hashlib.sha256(blob).hexdigest() for fname, blob in files.items()},
             "libraries": {lib: metadata.version(lib) for lib in _LIBRARIES},
             "python": platform.python_version(),
             **(card_extra or {}),
         }
-        staging = self.model_dir(name) / f".staging-{uuid.uuid4().hex}"
-        staging.mkdir(parents=True)
-        for fname, blob in files.items():
-            (staging / fname).write_bytes(blob)
+        self.model_dir(name).mkdir(parents=True, exist_ok=True)
         while True:
+            # The version is in the ONNX bytes (their identity), so it is picked before anything is
+            # checksummed; a concurrent registration that takes it first sends us round again.
             taken = [int(m.group(1)) for p in self.model_dir(name).iterdir() if (m := _VERSION.match(p.name))]
             version = f"v{max(taken, default=0) + 1}"
+            onnx = stamp(trained.onnx, identity(name, version, trained.spec.sha256, trained.spec.columns))
+            files = {ONNX_FILE: onnx, NATIVE_FILE: native, **(extra_files or {})}
             card["version"] = version
+            card["files"] = {fname: hashlib.sha256(blob).hexdigest() for fname, blob in files.items()}
+            staging = self.model_dir(name) / f".staging-{uuid.uuid4().hex}"
+            staging.mkdir()
+            for fname, blob in files.items():
+                (staging / fname).write_bytes(blob)
             (staging / CARD_FILE).write_text(json.dumps(card, indent=2))
             try:
                 os.rename(staging, self.model_dir(name) / version)
                 break
             except OSError:
+                shutil.rmtree(staging, ignore_errors=True)
                 if not (self.model_dir(name) / version).exists():
                     raise  # a real I/O failure, not a concurrent registration that took the name
         if champion:
@@ -132,7 +160,8 @@ class Registry:
         """The ONNX model of a version (the champion by default), verified against its card."""
         version = version or self.champion(name)
         card = self.card(name, version)
-        return Artifact(name, version, card, self._verified(name, version, card, ONNX_FILE))
+        file_id = self.file_id(name, version)  # before reading: a change after it shows as a new id
+        return Artifact(name, version, card, self._verified(name, version, card, ONNX_FILE), file_id)
 
     def load_native(self, name: str, version: str) -> Any:
         """The native sklearn model. Unpickling runs code, so the bytes are verified first."""
@@ -151,14 +180,23 @@ class Registry:
         if not _VERSION.match(version) or not path.is_dir():
             self.spec(name)
             raise ModelNotFoundError(name, version, f"registered versions are {self.versions(name)}")
+        if not self._inside(path):
+            raise ArtifactIntegrityError(name, version, version, "is a link out of the models directory")
         return path
+
+    def _inside(self, path: Path) -> bool:
+        """Whether ``path``, every symlink followed, is still under the models directory."""
+        return path.resolve().is_relative_to(self.root.resolve())
 
     def _verified(self, name: str, version: str, card: dict[str, Any], fname: str) -> bytes:
         expected = card.get("files", {}).get(fname)
         if not expected:
             raise ArtifactIntegrityError(name, version, fname, "has no checksum in the card")
+        path = self._version_dir(name, version) / fname
+        if path.exists() and not self._inside(path):
+            raise ArtifactIntegrityError(name, version, fname, "is a link out of the models directory")
         try:
-            blob = (self._version_dir(name, version) / fname).read_bytes()
+            blob = path.read_bytes()
         except FileNotFoundError:
             raise ArtifactIntegrityError(name, version, fname, "is missing") from None
         actual = hashlib.sha256(blob).hexdigest()

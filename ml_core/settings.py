@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     """Lifetime of a bulk job's inputs, results and summary in Redis after its last write."""
     bulk_stall_seconds: float = Field(120.0, gt=0)
     """A bulk client that sees no chunk finish for this long re-dispatches the missing ones."""
+    worker_heartbeat_seconds: float = Field(2.0, gt=0)
+    """A worker renews its liveness key this often; three missed renewals and a bulk client
+    re-dispatches the chunks that worker had received (``tasks/bulk_claims.py``)."""
     max_batch_size: int = Field(10_000, gt=0)
     """Largest list ``predict_batch`` accepts; larger inputs go through bulk scoring."""
     unknown_fields: Literal["reject", "ignore"] = "reject"

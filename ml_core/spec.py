@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ml_core.errors import ModelNotFoundError, SpecError
+from ml_core.errors import ModelNotFoundError, SpecError, listing
 from ml_core.identifiers import MODEL_NAME, model_name
 
 Kind = Literal["numeric", "integer", "boolean", "categorical", "tags"]
@@ -165,7 +165,7 @@ def _parse_spec(name: str, data: dict[str, Any], sha256: str) -> ModelSpec:
     weights = dict(fb.get("weights", {})) if fb is not None else {}
     unknown = set(weights) - set(names)
     if unknown:
-        raise SpecError(name, f"fallback weights name unknown features {sorted(unknown)}")
+        raise SpecError(name, f"fallback weights name unknown features {listing(sorted(unknown))}")
     threshold = data.get("confidence_threshold")
     return ModelSpec(
         name=name,

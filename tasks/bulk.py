@@ -18,7 +18,7 @@ from ml_core.bulk_chunk import pack, score_chunk
 from ml_core.errors import BulkJobError, LeadscoreError
 from ml_core.lead_files import LeadChunk
 from ml_core.settings import get_settings
-from tasks import metrics
+from tasks import bulk_claims, metrics  # noqa: F401 - bulk_claims: its worker signal handlers
 from tasks.bulk_jobs import CHUNK_TASK, RESUME_TASK, WINDOW_DONE_TASK, finalize_if_complete, resume
 from tasks.bulk_store import BulkStore
 from tasks.worker import model_pool

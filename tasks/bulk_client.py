@@ -24,7 +24,7 @@ from ml_core.lead_files import LeadChunk, chunk_leads, read_lead_file
 from ml_core.registry import Registry
 from ml_core.result_files import ResultWriter
 from ml_core.settings import Settings, get_settings
-from tasks.bulk_jobs import dispatch, finalize_if_complete, resume
+from tasks.bulk_jobs import dispatch, finalize_if_complete, recover, resume
 from tasks.bulk_store import BulkStore, Progress
 
 DEFAULT_MODEL = "lead_scorer"
@@ -183,8 +183,9 @@ class BulkJob:
         return self.store.recorded(self.id), set(report["redispatched"])
 
     def _watch(self, done: Callable[[Progress], bool], on_progress: ProgressCallback | None, timeout: float | None = None) -> Progress:
-        """Poll until ``done``; stop on a failed chunk; re-dispatch missing chunks on a stall."""
-        started = last_change = time.monotonic()
+        """Poll until ``done``; stop on a failed chunk; about once a worker heartbeat, re-dispatch the
+        chunks of workers that died (``tasks.bulk_claims``); on a stall, every missing chunk."""
+        started = last_change = last_recovery = time.monotonic()
         last_done, stalls, delay = -1, 0, 0.005
         while True:
             progress = self.progress()
@@ -196,6 +197,9 @@ class BulkJob:
             if done(progress):
                 return progress
             now = time.monotonic()
+            if now - last_recovery >= self.settings.worker_heartbeat_seconds:
+                recover(self.app, self.store, self.id, self.settings.bulk_window_chunks)
+                last_recovery = now
             if progress.chunks_done != last_done:
                 last_done, last_change, stalls = progress.chunks_done, now, 0
             elif now - last_change > self.stall_seconds:

@@ -14,6 +14,7 @@ or never (Redis chord bugs) changes nothing that ``resume`` or the client cannot
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +27,8 @@ from tasks.bulk_store import BulkStore
 CHUNK_TASK = "leadscore.bulk_chunk"
 WINDOW_DONE_TASK = "leadscore.bulk_window_done"
 RESUME_TASK = "leadscore.bulk_resume"
+
+log = logging.getLogger(__name__)
 
 
 def dispatch(app: Celery, job_id: str, model: str, chunks: Sequence[int]) -> None:
@@ -61,6 +64,19 @@ def finalize_if_complete(store: BulkStore, job_id: str) -> dict[str, Any] | None
     }
     store.put_summary(job_id, summary)
     return summary
+
+
+def recover(app: Celery, store: BulkStore, job_id: str, window: int) -> list[int]:
+    """Re-dispatch the unrecorded chunks claimed by workers that stopped beating (``tasks.bulk_claims``)."""
+    claimants = store.claimants(job_id)
+    dead = claimants - store.alive(claimants)
+    released = [chunk for chunk in store.release(job_id, dead) if store.has_input(job_id, chunk)]
+    if released:
+        log.warning("bulk job %s: worker(s) %s stopped beating; re-dispatching chunks %s", job_id, sorted(dead), released)
+    meta = store.meta(job_id) if released else {}
+    for at in range(0, len(released), window):
+        dispatch(app, job_id, meta["model"], released[at : at + window])
+    return released
 
 
 def resume(app: Celery, store: BulkStore, job_id: str, window: int) -> dict[str, Any]:

@@ -9,6 +9,7 @@ stack), under keys sharing one hash tag, ``leadscore:bulk:{<job id>}:<part>``:
     input:<i> string  the chunk's leads (``LeadChunk`` JSON), deleted once its result is recorded
     results   hash    chunk index -> the recorded chunk (``ml_core.bulk_chunk.pack`` JSON)
     failed    hash    chunk index -> why its last run failed (type and id-only message)
+    claims    hash    chunk index -> the worker that last received its task (``tasks/bulk_claims.py``)
     summary   string  the job summary, written once every chunk is recorded
 
 Recording is one Lua script: the result is written with HSET and the counters move only when
@@ -47,6 +48,22 @@ redis.call('EXPIRE', KEYS[4], ARGV[5])
 return new
 """
 
+# Claims of dead workers on chunks still unrecorded, released in one step: a second client
+# checking at the same time gets nothing, so the chunk is re-dispatched once per death.
+_RELEASE = """
+local released = {}
+local claims = redis.call('HGETALL', KEYS[1])
+for i = 1, #claims, 2 do
+  for j = 1, #ARGV do
+    if claims[i + 1] == ARGV[j] and redis.call('HEXISTS', KEYS[2], claims[i]) == 0 then
+      redis.call('HDEL', KEYS[1], claims[i])
+      table.insert(released, claims[i])
+    end
+  end
+end
+return released
+"""
+
 _SUBMIT = """
 redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
 if redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) == 1 then
@@ -56,6 +73,10 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 return 1
 """
+
+
+def worker_key(worker: str) -> str:
+    return f"leadscore:worker:{{{worker}}}:alive"
 
 
 @dataclass(frozen=True)
@@ -86,6 +107,7 @@ class BulkStore:
         self.ttl = ttl_seconds
         self._record = client.register_script(_RECORD)
         self._submit = client.register_script(_SUBMIT)
+        self._release = client.register_script(_RELEASE)
 
     @classmethod
     def for_app(cls, app: Celery, ttl_seconds: int) -> BulkStore:
@@ -152,6 +174,34 @@ class BulkStore:
     def failures(self, job_id: str) -> dict[int, str]:
         return {int(k): v.decode() for k, v in self.client.hgetall(self.key(job_id, "failed")).items()}
 
+    def claim(self, job_id: str, chunk: int, worker: str) -> None:
+        key = self.key(job_id, "claims")
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.hset(key, str(chunk), worker)
+            pipe.expire(key, self.ttl)
+            pipe.execute()
+
+    def claimants(self, job_id: str) -> set[str]:
+        return {v.decode() for v in self.client.hvals(self.key(job_id, "claims"))}
+
+    def release(self, job_id: str, dead: set[str]) -> list[int]:
+        """Unrecorded chunks claimed by ``dead`` workers, their claims removed (at most once each)."""
+        if not dead:
+            return []
+        released = self._release(keys=[self.key(job_id, "claims"), self.key(job_id, "results")], args=sorted(dead))
+        return sorted(int(c) for c in released)
+
+    def beat(self, worker: str, ttl: float) -> None:
+        """``worker`` is alive for ``ttl`` more seconds."""
+        self.client.set(worker_key(worker), "1", px=max(1, int(ttl * 1000)))
+
+    def alive(self, workers: set[str]) -> set[str]:
+        ordered = sorted(workers)
+        with self.client.pipeline(transaction=False) as pipe:
+            for worker in ordered:
+                pipe.exists(worker_key(worker))
+            return {w for w, found in zip(ordered, pipe.execute()) if found}
+
     def submitted(self, job_id: str) -> set[int]:
         return {int(k) for k in self.client.hkeys(self.key(job_id, "sizes"))}
 
@@ -210,6 +260,6 @@ class BulkStore:
         )
 
     def delete(self, job_id: str) -> int:
-        keys = [self.key(job_id, part) for part in ("meta", "sizes", "results", "failed", "summary")]
+        keys = [self.key(job_id, part) for part in ("meta", "sizes", "results", "failed", "summary", "claims")]
         keys += [self.key(job_id, f"input:{i}") for i in self.submitted(job_id)]
         return int(self.client.delete(*keys))

@@ -56,11 +56,11 @@ def train(models: tuple[str, ...], data: Path | None, rows: int, seed: int, fold
     registry = Registry(settings.models_dir)
     failed = False
     for name in models or available_models(settings.models_dir):
-        if if_missing and _has_champion(registry, name):
-            click.echo(f"{name}: champion {registry.champion(name)} already registered, skipping")
-            continue
         started = time.perf_counter()
         try:
+            if if_missing and _has_champion(registry, name):
+                click.echo(f"{name}: champion {registry.champion(name)} already registered, skipping")
+                continue
             card = train_and_register(
                 registry, name, data=data, rows=rows, seed=seed, folds=folds, parity_tolerance=settings.parity_tolerance
             )
@@ -86,17 +86,28 @@ def _has_champion(registry: Registry, name: str) -> bool:
 
 @main.command("models")
 def list_models() -> None:
-    """List models, their versions and champions."""
+    """List models, their versions and champions; a broken model is named, the others still listed (exit 1)."""
     settings = get_settings()
     registry = Registry(settings.models_dir)
+    broken = False
     for name in available_models(settings.models_dir):
-        champion = registry.champion(name) if _has_champion(registry, name) else None
+        try:
+            champion = registry.champion(name) if _has_champion(registry, name) else None
+        except LeadscoreError as exc:
+            click.echo(f"{name}  BROKEN: {exc.__class__.__name__}: {exc}")
+            broken = True
+            continue
         click.echo(f"{name}  (champion: {champion or 'none, serving rules'})")
         for version in registry.versions(name):
-            card = registry.card(name, version)
-            m = card["metrics"]
             mark = "*" if version == champion else " "
-            click.echo(f"  {mark} {version}  {card['created_at']}  {card['family']:<20} {m['metric']} {m['holdout']:.4f}  data {card['data']['source']}")
+            try:
+                card = registry.card(name, version)
+                m = card["metrics"]
+                click.echo(f"  {mark} {version}  {card['created_at']}  {card['family']:<20} {m['metric']} {m['holdout']:.4f}  data {card['data']['source']}")
+            except (LeadscoreError, KeyError, TypeError) as exc:  # one bad card must not hide the rest
+                click.echo(f"  {mark} {version}  BROKEN: {exc.__class__.__name__}: {exc}")
+                broken = True
+    sys.exit(1 if broken else 0)
 
 
 @main.command()

@@ -4,12 +4,14 @@ For each model with a champion: its ``profile.json`` (``ml_core.drift``, checksu
 against the drift sample (``tasks/snapshots.py``: the last ``drift_sample_size`` leads the
 model scored, features and probability, those the champion scored only). PSI per feature and of the scores; above
 ``drift_psi_threshold`` (or a feature's share of blanks up by more than ``drift_missing_margin``) a ``model.drift`` event, and with ``drift_retrain`` a ``retrain`` of
-that model. Too little traffic (< ``drift_min_samples``) decides nothing and says so.
+that model. Too little traffic (< ``drift_min_samples``) decides nothing and says so. A model that
+cannot be checked (a broken spec, say) gets ``{"error": ...}`` and the others are still checked.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,8 @@ from ml_core.identifiers import model_names
 from tasks.retrain import RETRAIN_TASK
 from tasks.worker import publish_model_event, snapshots
 
+log = logging.getLogger(__name__)
+
 
 @shared_task(name="leadscore.drift_check", acks_late=True, throws=(LeadscoreError,))
 def drift_check(models: list[str] | None = None) -> dict[str, Any]:
@@ -35,7 +39,11 @@ def drift_check(models: list[str] | None = None) -> dict[str, Any]:
     registry = Registry(settings.models_dir)
     report: dict[str, Any] = {}
     for name in models or available_models(settings.models_dir):
-        report[name] = check_model(registry, name)
+        try:
+            report[name] = check_model(registry, name)
+        except LeadscoreError as exc:  # a broken spec or profile is this model's problem, not the others'
+            log.error("drift check of model %s failed: %s", name, exc)
+            report[name] = {"error": f"{exc.__class__.__name__}: {exc}"}
     return report
 
 

@@ -36,7 +36,11 @@ def prewarm_cache(models: list[str] | None = None) -> dict[str, Any]:
     effects = side_effects()
     report: dict[str, Any] = {}
     for name in models or available_models(settings.models_dir):
-        served = model_pool().get(name)
+        try:
+            served = model_pool().get(name)
+        except LeadscoreError as exc:  # a broken spec stops this model's prewarm, not the others'
+            report[name] = {"error": f"{exc.__class__.__name__}: {exc}"}
+            continue
         if served.scorer.served_by != "onnx":
             report[name] = {"skipped": "served by the rule-based fallback"}
             continue

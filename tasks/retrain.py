@@ -77,9 +77,17 @@ def retrain(model: str) -> dict[str, Any]:
 
 @shared_task(name="leadscore.retrain_all", acks_late=True, throws=(LeadscoreError,))
 def retrain_all() -> dict[str, Any]:
-    """Beat's weekly entry: send one ``retrain`` per model (no waiting on them)."""
+    """Beat's weekly entry: send one ``retrain`` per model (no waiting on them); a model whose
+    spec does not load is reported under ``broken`` and the others are still sent."""
     settings = get_settings()
-    models = available_models(settings.models_dir)
-    for name in models:
+    registry = Registry(settings.models_dir)
+    sent, broken = [], {}
+    for name in available_models(settings.models_dir):
+        try:
+            registry.spec(name)
+        except LeadscoreError as exc:
+            broken[name] = f"{exc.__class__.__name__}: {exc}"
+            continue
         current_app.send_task(RETRAIN_TASK, args=[name], queue=settings.training_queue)
-    return {"sent": list(models)}
+        sent.append(name)
+    return {"sent": sent, "broken": broken}

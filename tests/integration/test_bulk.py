@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,35 @@ def test_a_sigkilled_worker_loses_no_lead_and_resume_is_idempotent(redis_availab
         assert list(scores["row"]) == list(range(20_000)) and list(scores["lead_id"].fillna("")) == list(frame["id"])
         # and resume again changes nothing
         assert again["redispatched"] == [] and again["complete"] and job.summary() == summary
+    _flush(13, 14)
+
+
+def test_chunks_held_by_a_sigkilled_worker_are_sent_again_long_before_the_stall_bound(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
+    # Given a waiting client whose stall timer (600 s) and broker visibility timeout (600 s) cannot
+    # be what recovers, and a worker that prefetches chunks (concurrency 1, prefetch 4)
+    env = worker_env(models_dir=str(models_dir), broker_url=f"{TEST_REDIS}/13", result_backend=f"{TEST_REDIS}/14",
+                     bulk_window_chunks="4", bulk_stall_seconds="600", worker_heartbeat_seconds="1")
+    _flush(13, 14)
+    leads = synthetic_leads(20_000, seed=9)
+    with closing_client_app(env) as app, ThreadPoolExecutor(1) as client:
+        job = BulkJob("prefetched-job", app=app)
+        with running_worker(env, tmp_path / "a.log", queues="scoring,batch", concurrency=1) as first:
+            submitting = client.submit(bulk_score, leads, job_id=job.id, chunk_size=500, app=app)
+            # When the worker and its child are SIGKILLed while chunks are in flight, and another comes up
+            _wait_for(lambda: _chunks_done(job) >= 2, "first chunks")
+            _kill_worker_tree(first.pid)
+            first.wait(timeout=10)
+        killed_at, done_then = time.monotonic(), job.progress().chunks_done
+        assert done_then < 40, "the kill came too late to test anything"
+        with running_worker(env, tmp_path / "b.log", queues="scoring,batch", concurrency=1):
+            summary = submitting.result(timeout=120).wait(timeout=120)
+            recovered_in = time.monotonic() - killed_at
+
+    # Then the job completed without any resume, within the wait, every lead exactly once
+    print(f"recovery after SIGKILL: job complete {recovered_in:.1f}s after the kill ({40 - done_then} of 40 chunks left then)")
+    assert summary["leads"] == summary["scored"] == 20_000
+    assert_summary_matches(summary, assert_every_lead_once(job, leads, invalid_rows=set()))
+    assert job.progress().leads_scored == 20_000 and job.progress().chunks_done == 40
     _flush(13, 14)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from ml_core.synthetic import generate
 from tasks import predict_batch, score_lead
 from tests.conftest import TEST_REDIS
 from tests.integration.conftest import copy_specs
-from tests.integration.workers import client_app, running_worker, worker_env
+from tests.integration.workers import client_app, closing_client_app, running_worker, worker_env
 
 RESULT_KEYS = {"lead_id", "score", "probability", "label", "confidence", "escalated", "model", "model_version", "served_by", "latency_ms"}
 
@@ -88,6 +89,37 @@ def test_predict_batch_refuses_non_list_and_oversized_batches(worker: Path) -> N
         predict_batch.delay({"id": "x"}).get(timeout=10)
     with pytest.raises(InvalidBatchError, match="max_batch_size"):
         predict_batch.delay([{}] * 10_001).get(timeout=20)
+
+
+def test_a_model_tampered_while_workers_serve_it_is_refused_by_batch_and_scoring_workers_alike(
+    redis_available: None, models_dir: Path, tmp_path: Path
+) -> None:
+    # Given a scoring worker and a batch worker, each already serving the champion by ONNX
+    root = copy_specs(tmp_path / "models")
+    version = Registry(models_dir).champion("lead_scorer")
+    shutil.copytree(models_dir / "lead_scorer" / version, root / "lead_scorer" / version)
+    shutil.copy(models_dir / "lead_scorer" / "champion", root / "lead_scorer" / "champion")
+    env = worker_env(models_dir=str(root), broker_url=f"{TEST_REDIS}/13", result_backend=f"{TEST_REDIS}/14", reload_check_seconds="0.5")
+    lead = leads(1)[0]
+    with closing_client_app(env) as app, running_worker(env, tmp_path / "scoring.log", queues="scoring", concurrency=1), \
+            running_worker(env, tmp_path / "batch.log", queues="batch", concurrency=1):
+        def served() -> tuple[str, str]:
+            scored = app.send_task("leadscore.score_lead", args=[lead]).get(timeout=10)
+            batch = app.send_task("leadscore.predict_batch", args=[[lead]]).get(timeout=10)[0]
+            return scored["served_by"], batch["served_by"]
+
+        assert served() == ("onnx", "onnx")
+        # When the served file is tampered with on disk, neither worker restarting
+        with open(root / "lead_scorer" / version / "model.onnx", "ab") as f:
+            f.write(b"\0")
+
+        # Then both paths refuse it by their next reload check, and say why
+        deadline = time.monotonic() + 30
+        while served() != ("fallback", "fallback"):  # a bounded poll: each probe is a real round trip
+            assert time.monotonic() < deadline, f"still {served()} 30 s after the file was tampered with"
+        batch = app.send_task("leadscore.predict_batch", args=[[lead]]).get(timeout=10)[0]
+        assert "model.onnx fails its checksum" in batch["fallback_reason"]
+    assert "served file changed on disk and is refused" in (tmp_path / "batch.log").read_text()
 
 
 def test_tampered_model_is_refused_visibly_and_rules_serve(redis_available: None, models_dir: Path, tmp_path: Path) -> None:

@@ -69,3 +69,32 @@ def test_messages_name_what_failed():
     assert "version" not in str(errors.ModelNotFoundError("m"))
     assert "model.onnx" in str(errors.ArtifactIntegrityError("m", "v1", "model.onnx", "is missing"))
     assert str(errors.RegistrationRefusedError("m", ["a", "b"])).endswith("a; b")
+
+
+def test_a_record_with_thousands_of_problems_keeps_a_short_message_and_a_count():
+    # Given a lead missing 10,000 features (a 10,000-feature spec, an empty lead)
+    problems = [[f"feature_{i:05d}", "missing (required)"] for i in range(10_000)]
+
+    error = errors.InvalidLeadError("lead-1", problems)
+
+    # Then what crosses the broker and lands in the result backend stays small, and says how many
+    assert len(json.dumps(error.args)) < 4_000 and len(str(error)) < 4_000
+    assert error.total == 10_000 and len(error.problems) == errors.MAX_PROBLEMS
+    assert str(error).endswith(f"; and {10_000 - errors.MAX_PROBLEMS:,} more problems")
+    rebuilt = type(error)(*json.loads(json.dumps(error.args)))
+    assert str(rebuilt) == str(error) and rebuilt.total == 10_000
+
+
+def test_a_spec_naming_thousands_of_unknown_features_gets_a_short_message():
+    from ml_core.spec import parse_spec
+
+    data = {"target": "y", "quality_gate": 0.5, "bands": {"hot": 70, "warm": 40},
+            "features": [{"name": "a", "kind": "numeric"}],
+            "fallback": {"intercept": 0.0, "weights": {f"feature_{i:05d}": 1.0 for i in range(10_000)}}}
+
+    with pytest.raises(errors.SpecError) as caught:
+        parse_spec("m", data)
+
+    assert len(json.dumps(caught.value.args)) < 2_000
+    assert "'feature_00000'" in str(caught.value) and f"and {10_000 - errors.MAX_PROBLEMS:,} more" in str(caught.value)
+    assert len(str(errors.SpecError("m", "x" * 300_000))) < 2_000

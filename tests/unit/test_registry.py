@@ -9,9 +9,11 @@ import pickle
 
 import joblib
 import numpy as np
+import onnx
 import pytest
 
 from ml_core.errors import ArtifactIntegrityError, ModelNotFoundError
+from ml_core.identity import identity
 from ml_core.registry import CARD_FILE, NATIVE_FILE, ONNX_FILE, Registry
 
 from .helpers import MODEL
@@ -54,7 +56,10 @@ def test_card_lists_the_sha256_of_every_file(registered, trained, spec):
     assert set(card["files"]) == on_disk == {ONNX_FILE, NATIVE_FILE}
     for name, digest in card["files"].items():
         assert digest == sha256(version_dir / name)
-    assert (version_dir / ONNX_FILE).read_bytes() == trained.onnx
+    # the trained graph, with its identity in the model's metadata
+    served, original = onnx.load_from_string((version_dir / ONNX_FILE).read_bytes()), onnx.load_from_string(trained.onnx)
+    assert served.graph == original.graph
+    assert {p.key: p.value for p in served.metadata_props} == identity(MODEL, "v1", spec.sha256, spec.columns)
     assert card["version"] == "v1"
     assert card["name"] == MODEL
     assert card["spec_sha256"] == spec.sha256
@@ -68,9 +73,10 @@ def test_card_lists_the_sha256_of_every_file(registered, trained, spec):
 def test_load_returns_verified_onnx_bytes(registered, trained):
     artifact = registered.load(MODEL)
     assert (artifact.name, artifact.version) == (MODEL, "v1")
-    assert artifact.onnx == trained.onnx
+    assert artifact.onnx == (registered.root / MODEL / "v1" / ONNX_FILE).read_bytes()
+    assert onnx.load_from_string(artifact.onnx).graph == onnx.load_from_string(trained.onnx).graph
     assert artifact.card == registered.card(MODEL, "v1")
-    assert registered.load(MODEL, "v1").onnx == trained.onnx
+    assert registered.load(MODEL, "v1").onnx == (registered.root / MODEL / "v1" / ONNX_FILE).read_bytes()
 
 
 def test_load_native_returns_the_trained_model(registered, trained, train_set):
