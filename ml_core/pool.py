@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ml_core.breaker import CircuitBreaker, GuardedScorer, Transition
+from ml_core.decision import Decision
 from ml_core.errors import ArtifactIntegrityError, ModelLoadError, ModelNotFoundError
 from ml_core.fallback import RuleScorer
 from ml_core.onnx_model import OnnxScorer
@@ -209,7 +210,7 @@ class ModelPool:
         """A version (the champion by default), verified and in an ONNX Runtime session."""
         try:
             artifact = self.registry.load(name, version)
-            scorer = OnnxScorer(name, artifact.version, artifact.onnx)
+            scorer = OnnxScorer(name, artifact.version, artifact.onnx, Decision.from_card(artifact.card))
         except (ModelNotFoundError, ArtifactIntegrityError) as exc:
             log.error("model %s refused, serving rule-based fallback: %s", name, exc)
             raise

@@ -27,12 +27,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_core import drift, report, rollout, synthetic
+from ml_core import decision, drift, report, rollout, synthetic
 from ml_core.dataset import read_table, training_set
 from ml_core.errors import LeadscoreError, ModelNotFoundError, RegistrationRefusedError
 from ml_core.featurizers import featurize_table
 from ml_core.onnx_model import OnnxScorer
 from ml_core.optimize import Optimized, Tolerance, optimize
+from ml_core.out_of_fold import out_of_fold
 from ml_core.outcomes import OutcomeStore
 from ml_core.registry import ONNX_FILE, Registry
 from ml_core.training import TrainedModel, fit, metric_value
@@ -93,7 +94,7 @@ def retrain(registry: Registry, store: OutcomeStore, name: str, policy: RetrainP
         raise RegistrationRefusedError(name, failures)
     headline = {"family": trained.family, "data": source, **trained.metrics, "served_metric": round(candidate, 5),
                 "gates": gates, "comparison": comparison, "optimization": optimized.card, "champion": champion_version}
-    files, extra = version_files(trained, optimized, headline, champion_p)
+    files, extra = version_files(trained, optimized, headline, champion_p, folds=policy.folds)
     version = registry.register(
         dataclasses.replace(trained, onnx=optimized.onnx, model=optimized.model),
         champion=champion_version is None,
@@ -112,17 +113,21 @@ def retrain(registry: Registry, store: OutcomeStore, name: str, policy: RetrainP
 
 
 def version_files(
-    trained: TrainedModel, optimized: Optimized | None, headline: dict[str, Any], champion_p: np.ndarray | None
+    trained: TrainedModel, optimized: Optimized | None, headline: dict[str, Any], champion_p: np.ndarray | None, *, folds: int = 5
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
     """Files registered beside the model (drift profile, report, the full artifact when an optimized
-    one serves) and the card entries that describe them."""
+    one serves) and the card entries that describe them, with the escalation threshold and band
+    cut-offs resolved on out-of-fold scores (``decision``)."""
     split = trained.split
     served_onnx = optimized.onnx if optimized else trained.onnx
     served_model = optimized.model if optimized else trained.model
     served_p = OnnxScorer(trained.spec.name, "report", served_onnx).predict_proba(split.X_test.astype(np.float32))
+    oof_y, oof_p = out_of_fold(trained, folds)
+    resolved = decision.resolve(trained.spec, oof_y, oof_p, f"out of fold: {folds} folds of {len(oof_y)} training rows ({trained.family})")
     files = {PROFILE_FILE: json.dumps(drift.profile(trained.spec, split.X_train, served_p)).encode()}
-    files.update(report.render(trained.spec, served_model, split.X_test, split.y_test, served_p, headline, champion_p))
-    extra: dict[str, Any] = {"report": list(report.FILES), "profile": PROFILE_FILE}
+    files.update(report.render(trained.spec, served_model, split.X_test, split.y_test, served_p, headline, champion_p,
+                               out_of_fold=(oof_y, oof_p, resolved)))
+    extra: dict[str, Any] = {"report": list(report.FILES), "profile": PROFILE_FILE, "decision": resolved}
     if optimized is not None:
         extra["optimization"] = optimized.card
         if optimized.served:
