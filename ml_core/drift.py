@@ -10,6 +10,11 @@ traffic the same way and computes the population stability index
 per column (a categorical feature reports its worst category column) and for the scores. Rules
 of thumb: below 0.1 stable, 0.1-0.25 a moderate shift, above 0.25 a major one; the alert threshold
 is ``drift_psi_threshold`` (0.2).
+
+What the deep tier and the agents feel first is checked too (``check_rates``): the share of the
+recent leads escalated, and the share in each label band, decided by the version's own card
+numbers, against the shares the card expects (out of fold). A share further than
+``drift_rate_margin`` from its expected value has drifted.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ml_core.decision import Decision
 from ml_core.spec import ModelSpec
 
 _FLOOR = 1e-4  # an empty bin would make ln(actual / expected) infinite
@@ -64,6 +70,22 @@ def check(spec: ModelSpec, reference: dict[str, Any], X_recent: np.ndarray, prob
         "drifted": bool(drifted) or score_psi > threshold,
         "recent_rows": int(len(X_recent)),
         "reference_rows": reference["rows"],
+    }
+
+
+def check_rates(card_decision: dict[str, Any], proba_recent: np.ndarray, margin: float) -> dict[str, Any]:
+    """Realized escalation rate and band shares of ``proba_recent`` against the card's ``decision``."""
+    decision = Decision.from_card({"decision": card_decision})
+    assert decision is not None
+    p = np.asarray(proba_recent, dtype=np.float64)
+    labels = decision.labels(np.round(p * 100.0, 2))
+    rates = {"escalated": (card_decision["escalation"]["budget"], float(np.mean(decision.escalated(p))))}
+    for label, expected in card_decision["bands"]["shares"].items():
+        rates[label] = (expected, float(np.mean(labels == label)))
+    return {
+        "rates": {name: {"expected": round(e, 4), "actual": round(a, 4)} for name, (e, a) in rates.items()},
+        "margin": margin,
+        "drifted_rates": sorted(name for name, (e, a) in rates.items() if abs(a - e) > margin),
     }
 
 
