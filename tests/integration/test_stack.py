@@ -64,7 +64,7 @@ def test_stack_starts_serves_every_queue_and_stops(redis_available: None, models
         # the recent traffic's realized escalation rate and band shares, and the card's values
         assert f'leadscore_recent_escalation_rate{{model="lead_scorer",version="{version}"}} {live["escalated"]}' in exposition
         assert f'leadscore_card_escalation_rate{{model="lead_scorer",version="{version}"}} {live["expected"]["escalated"]}' in exposition
-        assert f'leadscore_recent_band_share{{model="lead_scorer",version="{version}",band="hot"}} {live["bands"]["hot"]}' in exposition
+        assert f'leadscore_recent_band_share{{band="hot",model="lead_scorer",version="{version}"}} {live["bands"]["hot"]}' in exposition
         assert "leadscore_labels_total{" in exposition
     finally:
         stopped = run(env, "stack", "stop")
