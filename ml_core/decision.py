@@ -100,7 +100,7 @@ def evaluate(y: np.ndarray, p: np.ndarray, decision: Decision) -> dict[str, Any]
             "lift": None if rate is None or base == 0 else round(rate / base, 4),
         }
     return {
-        "rows": int(len(y)),
+        "rows": len(y),
         "base_rate": round(base, 6),
         "escalation_rate": round(float(escalated.mean()), 6) if len(y) else 0.0,
         "fast_path_accuracy": round(float(1.0 - wrong.sum() / kept.sum()), 6) if kept.any() else None,

@@ -67,7 +67,7 @@ def threshold_for_alpha(y: np.ndarray, p: np.ndarray, alpha: float) -> float:
 def threshold_for_budget(p: np.ndarray, budget: float) -> float:
     """The threshold under which ``budget`` of the rows' confidences fall."""
     c = np.sort(confidence(np.asarray(p)))
-    m = int(round(budget * len(c)))
+    m = round(budget * len(c))
     if m <= 0:
         return 0.5
     if m >= len(c):
@@ -128,7 +128,7 @@ def describe(rule: str, requested: float, threshold: float, y: np.ndarray, p: np
         fast_path_accuracy=round(float((called[kept] == (y[kept] == 1)).mean()), 6) if kept.any() else None,
         fast_path_accuracy_bound=round(max(0.0, 1.0 - alpha / (1.0 - budget)), 6) if budget < 1 else 0.0,
         positives_missed=round(float((~called[positives]).sum() / max(1, (y == 1).sum())), 6) if (y == 1).any() else None,
-        rows=int(len(p)),
+        rows=len(p),
     )
 
 

@@ -167,8 +167,8 @@ def _decision_markdown(d: dict[str, Any]) -> list[str]:
         f"- escalated: {e['budget']:.1%} of leads; guarantee: at most {e['alpha']:.1%} of all leads handled by the fast path and wrong",
         f"- fast-path accuracy on the leads it keeps: {accuracy} (the guarantee implies at least {e['fast_path_accuracy_bound']:.1%})",
         f"- positives the fast path calls negative: {'n/a' if e['positives_missed'] is None else format(e['positives_missed'], '.1%')}",
-        f"- resolved on {check['folds'] - 1} of {check['folds']} parts, applied to the one left out: {check['escalated']:.1%} escalated, "
-        f"{check['fast_path_wrong']:.1%} of leads fast-path wrong",
+        (f"- resolved on {check['folds'] - 1} of {check['folds']} parts, applied to the one left out: {check['escalated']:.1%} escalated, "
+         f"{check['fast_path_wrong']:.1%} of leads fast-path wrong"),
         "", f"Bands by {b['by'].replace('_', '-')}: hot >= {b['hot']}, warm >= {b['warm']}", "",
         "| band | share | conversion | lift |", "|---|---|---|---|",
     ]

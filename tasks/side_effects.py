@@ -35,8 +35,8 @@ from tasks.cache import PredictionCache
 from tasks.events import EventStreams, event_fields
 from tasks.optional_redis import OptionalRedis
 from tasks.status import stage_latency
-from tasks.traffic_mix import stage_mix
 from tasks.recent_leads import RecentLeads
+from tasks.traffic_mix import stage_mix
 from tasks.write_behind import WriteBehind
 
 log = logging.getLogger(__name__)
