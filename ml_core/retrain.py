@@ -122,11 +122,11 @@ def version_files(
     served_onnx = optimized.onnx if optimized else trained.onnx
     served_model = optimized.model if optimized else trained.model
     served_p = OnnxScorer(trained.spec.name, "report", served_onnx).predict_proba(split.X_test.astype(np.float32))
-    oof_y, oof_p = out_of_fold(trained, folds)
-    resolved = decision.resolve(trained.spec, oof_y, oof_p, f"out of fold: {folds} folds of {len(oof_y)} training rows ({trained.family})")
+    oof = out_of_fold(trained, folds)
+    resolved = decision.resolve(trained.spec, oof.y, oof.p, oof.source)
     files = {PROFILE_FILE: json.dumps(drift.profile(trained.spec, split.X_train, served_p)).encode()}
     files.update(report.render(trained.spec, served_model, split.X_test, split.y_test, served_p, headline, champion_p,
-                               out_of_fold=(oof_y, oof_p, resolved)))
+                               out_of_fold=(oof.y, oof.p, resolved)))
     extra: dict[str, Any] = {"report": list(report.FILES), "profile": PROFILE_FILE, "decision": resolved}
     if optimized is not None:
         extra["optimization"] = optimized.card
