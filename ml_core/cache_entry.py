@@ -28,6 +28,18 @@ def feature_digest(spec_sha256: str, row: np.ndarray) -> str:
     return hashlib.blake2b(spec_sha256.encode() + canonical.tobytes(), digest_size=16).hexdigest()
 
 
+def cacheable(result: dict[str, Any], version: str | None = None) -> bool:
+    """Whether a result may be cached (under ``version``, when given): model scores only. Rules
+    scores are not (the model may be back any moment), nor canary ones (the cache serves the
+    published champion only), nor a score of another version than the one being written."""
+    return (
+        result.get("served_by") == "onnx"
+        and "rollout" not in result
+        and "error" not in result
+        and (version is None or result.get("model_version") == version)
+    )
+
+
 def pack(result: dict[str, Any]) -> bytes:
     kept = {k: v for k, v in result.items() if k not in _NOT_CACHED}
     return zlib.compress(json.dumps(kept, separators=(",", ":")).encode(), 1)

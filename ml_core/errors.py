@@ -6,6 +6,7 @@
     │   └── InvalidPropertyError  a property listing offered for matching
     ├── InvalidPayloadError       a task message refused before decoding (e.g. nested too deep; final)
     ├── InvalidBatchError         a batch that is not a list, or larger than ``max_batch_size`` (final)
+    ├── InvalidArgumentError      a task argument of the wrong type, e.g. ``explain="yes"`` (final)
     ├── SpecError                 a model spec is malformed
     ├── DatasetError              a training table does not match its spec
     ├── ModelNotFoundError        unknown model, unknown version, or no champion yet
@@ -80,6 +81,15 @@ class InvalidBatchError(LeadscoreError):
 
     def __str__(self) -> str:
         return f"invalid batch: {self.problem}"
+
+
+class InvalidArgumentError(LeadscoreError):
+    def __init__(self, argument: str, problem: str) -> None:
+        super().__init__(argument, problem)
+        self.argument, self.problem = argument, problem
+
+    def __str__(self) -> str:
+        return f"argument {self.argument!r}: {self.problem}"
 
 
 class SpecError(LeadscoreError):

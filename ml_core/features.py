@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ml_core.errors import InvalidLeadError, InvalidPropertyError, InvalidRecordError
+from ml_core.identifiers import id_problem
 from ml_core.spec import Feature, Schema
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
@@ -347,12 +348,10 @@ def _tags(feature: Feature, values: Any, n: int, from_table: bool) -> tuple[np.n
 def _lead_id(value: Any) -> tuple[str | None, str]:
     if value is MISSING or value is None:
         return None, "missing (required)"
-    if isinstance(value, _BOOL_TYPES) or not isinstance(value, (str, int)):
-        return None, f"expected a string or integer id, got {_json_type(value)}"
-    text = str(value)
-    if not 0 < len(text) <= 128:
-        return None, "must be 1 to 128 characters"
-    return text, ""
+    problem = id_problem(value)
+    if problem == "expected a string or integer id":
+        problem = f"expected a string or integer id, got {_json_type(value)}"
+    return (None, problem) if problem else (str(value), "")
 
 
 def _json_type(value: Any) -> str:

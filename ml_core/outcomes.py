@@ -30,8 +30,11 @@ from typing import Any
 import pandas as pd
 
 from ml_core.errors import InvalidOutcomeError
+from ml_core.identifiers import id_problem
 
 FILE = "outcomes.sqlite3"
+EARLIEST_OUTCOME = datetime(2000, 1, 1, tzinfo=timezone.utc)
+"""Older dates are typos (year 0001, 1970 epochs): no CRM outcome predates this product's leads."""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outcomes (
     model          TEXT NOT NULL,
@@ -68,14 +71,17 @@ def parse_outcome(
 ) -> tuple[str, int, datetime]:
     """Validate the inputs of ``record_outcome``; raise ``InvalidOutcomeError`` naming the field.
     A pair model's outcome needs ``property_id``; a lead model's must not have one."""
-    if not isinstance(lead_id, str) or not lead_id or len(lead_id) > 200:
-        raise InvalidOutcomeError(None, "lead_id: expected a non-empty string of at most 200 characters")
+    problem = id_problem(lead_id) or ("" if isinstance(lead_id, str) else "expected a string id")
+    if problem:
+        raise InvalidOutcomeError(None, f"lead_id: {problem}")
     if pair_model and property_id is None:
         raise InvalidOutcomeError(lead_id, "property_id: required, the model scores (lead, property) pairs")
     if not pair_model and property_id is not None:
         raise InvalidOutcomeError(lead_id, "property_id: not expected, the model scores leads alone")
-    if property_id is not None and (not isinstance(property_id, str) or not property_id or len(property_id) > 200):
-        raise InvalidOutcomeError(lead_id, "property_id: expected a non-empty string of at most 200 characters")
+    if property_id is not None:
+        problem = id_problem(property_id) or ("" if isinstance(property_id, str) else "expected a string id")
+        if problem:
+            raise InvalidOutcomeError(lead_id, f"property_id: {problem}")
     if isinstance(outcome, bool) or outcome in (0, 1):
         label = int(outcome)
     else:
@@ -90,6 +96,8 @@ def parse_outcome(
         raise InvalidOutcomeError(lead_id, "occurred_at: needs a timezone (e.g. Z for UTC)")
     if when > datetime.now(timezone.utc):
         raise InvalidOutcomeError(lead_id, "occurred_at: in the future")
+    if when < EARLIEST_OUTCOME:
+        raise InvalidOutcomeError(lead_id, f"occurred_at: before {EARLIEST_OUTCOME.date().isoformat()}")
     return lead_id, label, when
 
 
@@ -158,7 +166,7 @@ class OutcomeStore:
     def counts(self, model: str) -> dict[str, int]:
         with self._lock:
             total, with_features, positive = self._db().execute(
-                "SELECT COUNT(*), COUNT(features), COALESCE(SUM(outcome * (features IS NOT NULL)), 0) FROM outcomes WHERE model = ?",
+                "SELECT COUNT(*), COUNT(features), COALESCE(SUM(outcome), 0) FROM outcomes WHERE model = ?",
                 (model,),
             ).fetchone()
         return {"outcomes": int(total), "with_features": int(with_features), "without_features": int(total - with_features), "positive": int(positive)}

@@ -172,7 +172,7 @@ class ModelPool:
         signature: list[object] = []
         for fname in (CHAMPION_FILE, CHALLENGER_FILE):
             try:
-                st = os.stat(self.registry.root / name / fname)
+                st = os.stat(self.registry.model_dir(name) / fname)
                 signature.append((st.st_ino, st.st_size, st.st_mtime_ns))
             except FileNotFoundError:
                 signature.append(None)

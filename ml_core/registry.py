@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import joblib
 
 from ml_core.errors import ArtifactIntegrityError, ModelNotFoundError
+from ml_core.identifiers import model_name
 from ml_core.spec import ModelSpec, load_spec
 
 if TYPE_CHECKING:  # serving processes load models without importing scikit-learn's training stack
@@ -51,17 +52,21 @@ class Registry:
     def __init__(self, models_dir: Path) -> None:
         self.root = Path(models_dir)
 
+    def model_dir(self, name: str) -> Path:
+        """A model's directory; the name is checked first, so a caller's name is never a path."""
+        return self.root / model_name(name)
+
     def spec(self, name: str) -> ModelSpec:
         return load_spec(self.root, name)
 
     def versions(self, name: str) -> list[str]:
-        found = [p.name for p in (self.root / name).glob("v*") if p.is_dir() and _VERSION.match(p.name)]
+        found = [p.name for p in self.model_dir(name).glob("v*") if p.is_dir() and _VERSION.match(p.name)]
         return sorted(found, key=lambda v: int(v[1:]))
 
     def champion(self, name: str) -> str:
         self.spec(name)  # an unknown model raises here, before "no champion"
         try:
-            version = (self.root / name / CHAMPION_FILE).read_text().strip()
+            version = (self.model_dir(name) / CHAMPION_FILE).read_text().strip()
         except FileNotFoundError:
             raise ModelNotFoundError(name, problem="no champion registered; run `leadscore train`") from None
         return version
@@ -100,20 +105,20 @@ class Registry:
             "python": platform.python_version(),
             **(card_extra or {}),
         }
-        staging = self.root / name / f".staging-{uuid.uuid4().hex}"
+        staging = self.model_dir(name) / f".staging-{uuid.uuid4().hex}"
         staging.mkdir(parents=True)
         for fname, blob in files.items():
             (staging / fname).write_bytes(blob)
         while True:
-            taken = [int(m.group(1)) for p in (self.root / name).iterdir() if (m := _VERSION.match(p.name))]
+            taken = [int(m.group(1)) for p in self.model_dir(name).iterdir() if (m := _VERSION.match(p.name))]
             version = f"v{max(taken, default=0) + 1}"
             card["version"] = version
             (staging / CARD_FILE).write_text(json.dumps(card, indent=2))
             try:
-                os.rename(staging, self.root / name / version)
+                os.rename(staging, self.model_dir(name) / version)
                 break
             except OSError:
-                if not (self.root / name / version).exists():
+                if not (self.model_dir(name) / version).exists():
                     raise  # a real I/O failure, not a concurrent registration that took the name
         if champion:
             self.set_champion(name, version)
@@ -121,7 +126,7 @@ class Registry:
 
     def set_champion(self, name: str, version: str) -> None:
         self._version_dir(name, version)
-        atomic_write(self.root / name / CHAMPION_FILE, version + "\n")
+        atomic_write(self.model_dir(name) / CHAMPION_FILE, version + "\n")
 
     def load(self, name: str, version: str | None = None) -> Artifact:
         """The ONNX model of a version (the champion by default), verified against its card."""
@@ -142,7 +147,7 @@ class Registry:
         return self._version_dir(name, version)
 
     def _version_dir(self, name: str, version: str) -> Path:
-        path = self.root / name / version
+        path = self.model_dir(name) / version
         if not _VERSION.match(version) or not path.is_dir():
             self.spec(name)
             raise ModelNotFoundError(name, version, f"registered versions are {self.versions(name)}")

@@ -46,6 +46,9 @@ class ResultWriter:
     def write(self, rows: list[dict[str, Any]]) -> None:
         self.rows += len(rows)
         if self.format == "csv":
+            for row in rows:  # true/false, the spelling every reader of ours (and JSON) takes; not Python's True
+                if isinstance(row.get("escalated"), bool):
+                    row["escalated"] = "true" if row["escalated"] else "false"
             self._csv.writerows(rows)
             return
         for name, column in self._buffer.items():  # columns, not row dicts: a fraction of the memory

@@ -58,7 +58,7 @@ def now_iso() -> str:
 
 def challenger(registry: Registry, name: str) -> Challenger | None:
     try:
-        data = json.loads((registry.root / name / CHALLENGER_FILE).read_text())
+        data = json.loads((registry.model_dir(name) / CHALLENGER_FILE).read_text())
     except FileNotFoundError:
         return None
     except ValueError:
@@ -68,7 +68,7 @@ def challenger(registry: Registry, name: str) -> Challenger | None:
 
 def history(registry: Registry, name: str) -> list[dict[str, Any]]:
     try:
-        lines = (registry.root / name / HISTORY_FILE).read_text().splitlines()
+        lines = (registry.model_dir(name) / HISTORY_FILE).read_text().splitlines()
     except FileNotFoundError:
         return []
     return [json.loads(line) for line in lines if line.strip()]
@@ -78,7 +78,7 @@ def record(registry: Registry, name: str, event: str, **detail: Any) -> dict[str
     """Append one entry to the model's history and return it."""
     entry = {"ts": now_iso(), "event": event, "model": name, **detail}
     line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
-    fd = os.open(registry.root / name / HISTORY_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(registry.model_dir(name) / HISTORY_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.write(fd, line)
@@ -93,7 +93,7 @@ def set_challenger(registry: Registry, name: str, version: str, mode: Mode = "no
     if version == champion_or_none(registry, name):
         raise RolloutError(name, f"{version} is the champion; a challenger must be another version")
     state = Challenger(version, mode, _checked_percent(name, mode, percent), now_iso())
-    atomic_write(registry.root / name / CHALLENGER_FILE, json.dumps(asdict(state)))
+    atomic_write(registry.model_dir(name) / CHALLENGER_FILE, json.dumps(asdict(state)))
     return record(registry, name, "challenger_set", version=version, mode=mode, percent=state.percent)
 
 
@@ -105,7 +105,7 @@ def set_mode(registry: Registry, name: str, mode: Mode, percent: float = 0.0) ->
     if current is None:
         raise RolloutError(name, "no challenger registered; retrain first")
     state = Challenger(current.version, mode, _checked_percent(name, mode, percent), now_iso())
-    atomic_write(registry.root / name / CHALLENGER_FILE, json.dumps(asdict(state)))
+    atomic_write(registry.model_dir(name) / CHALLENGER_FILE, json.dumps(asdict(state)))
     return record(registry, name, "rollout_mode", version=current.version, mode=mode, percent=state.percent)
 
 
@@ -117,7 +117,7 @@ def promote(registry: Registry, name: str) -> dict[str, Any]:
     verify_loads(registry, name, current.version)
     previous = champion_or_none(registry, name)
     registry.set_champion(name, current.version)
-    (registry.root / name / CHALLENGER_FILE).unlink(missing_ok=True)
+    (registry.model_dir(name) / CHALLENGER_FILE).unlink(missing_ok=True)
     return record(registry, name, "promoted", version=current.version, previous=previous, mode=current.mode)
 
 

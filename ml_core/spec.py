@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ml_core.errors import ModelNotFoundError, SpecError
+from ml_core.identifiers import MODEL_NAME, model_name
 
 Kind = Literal["numeric", "integer", "boolean", "categorical", "tags"]
 _KINDS = ("numeric", "integer", "boolean", "categorical", "tags")
@@ -134,17 +135,17 @@ class ModelSpec(Schema):
 
 
 def spec_path(models_dir: Path, name: str) -> Path:
-    return Path(models_dir) / name / "spec.toml"
+    return Path(models_dir) / model_name(name) / "spec.toml"
 
 
 def available_models(models_dir: Path) -> list[str]:
-    return sorted(p.parent.name for p in Path(models_dir).glob("*/spec.toml"))
+    return sorted(p.parent.name for p in Path(models_dir).glob("*/spec.toml") if MODEL_NAME.fullmatch(p.parent.name))
 
 
 def load_spec(models_dir: Path, name: str) -> ModelSpec:
     path = spec_path(models_dir, name)
     if not path.is_file():
-        raise ModelNotFoundError(name, problem=f"no spec at {path}")
+        raise ModelNotFoundError(name, problem="no spec.toml in the models directory")
     raw = path.read_bytes()
     try:
         data = tomllib.loads(raw.decode("utf-8"))

@@ -18,10 +18,10 @@ from tasks.bulk import bulk_chunk, bulk_resume, bulk_window_done  # noqa: E402
 from tasks.bulk_client import BulkJob, bulk_score  # noqa: E402
 from tasks.outcomes import outcome_status, record_outcome  # noqa: E402
 from tasks.retrain import retrain, retrain_all  # noqa: E402
-from tasks.rollout import promote, rollback, set_rollout  # noqa: E402
+from tasks.rollout import promote, rollback, set_challenger, set_rollout  # noqa: E402
 from tasks.drift import drift_check  # noqa: E402
 
 __all__ = ["app", "ping", "predict_batch", "score_lead", "deep_score", "explain_lead", "record_handoff", "prewarm_cache"]
 __all__ += ["predict_churn", "predict_churn_batch", "match_properties", "recommend_properties", "score_lead_profile"]
 __all__ += ["BulkJob", "bulk_chunk", "bulk_resume", "bulk_score", "bulk_window_done"]
-__all__ += ["record_outcome", "outcome_status", "retrain", "retrain_all", "set_rollout", "promote", "rollback", "drift_check"]
+__all__ += ["record_outcome", "outcome_status", "retrain", "retrain_all", "set_rollout", "set_challenger", "promote", "rollback", "drift_check"]

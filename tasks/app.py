@@ -19,7 +19,7 @@ BATCH_TASKS += ("leadscore.bulk_chunk", "leadscore.bulk_window_done", "leadscore
 TRAINING_TASKS = ("leadscore.train_model",)
 # Model lifecycle: everything that writes the models directory or the outcome store, on one queue.
 TRAINING_TASKS += ("leadscore.retrain", "leadscore.retrain_all", "leadscore.record_outcome", "leadscore.outcome_status",
-                   "leadscore.set_rollout", "leadscore.promote", "leadscore.rollback", "leadscore.drift_check")
+                   "leadscore.set_rollout", "leadscore.set_challenger", "leadscore.promote", "leadscore.rollback", "leadscore.drift_check")
 DEEP_TASKS = ("leadscore.deep_score", "leadscore.explain_lead", "leadscore.record_handoff")
 
 

@@ -19,6 +19,7 @@ import click
 from ml_core.errors import BulkJobError, LeadscoreError
 from ml_core.lead_files import count_rows_estimate
 from ml_core.result_files import ResultWriter
+from tasks.cli_params import MODEL
 from tasks.bulk_client import DEFAULT_MODEL, BulkJob, ResultStream, bulk_score
 from tasks.bulk_store import Progress
 
@@ -28,7 +29,7 @@ EXIT_INVALID_ROWS, EXIT_UNREADABLE, EXIT_JOB_STOPPED = 1, 2, 3
 @click.command("score-file")
 @click.argument("leads", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Results file, .csv or .parquet.")
-@click.option("--model", default=DEFAULT_MODEL, show_default=True)
+@click.option("--model", default=DEFAULT_MODEL, show_default=True, type=MODEL)
 @click.option("--job", "job_id", default=None, help="Continue this earlier job over the same file instead of starting anew.")
 @click.option("--chunk-size", type=click.IntRange(1, 100_000), default=None, help="Leads per chunk (default: LEADSCORE_BATCH_CHUNK_SIZE).")
 @click.option("--show-errors", default=20, show_default=True, help="Invalid rows listed on stderr (all are in --out).")
@@ -88,10 +89,11 @@ def print_summary(summary: dict[str, Any], seconds: float | None = None) -> None
     click.echo(f"\njob {summary['job_id']}  model {summary['model']}  {leads:,} leads{rate}")
     click.echo(
         f"  scored {summary['scored']:,}   invalid {summary['invalid']:,}   escalated {summary['escalated']:,}   "
-        f"served by {summary['served_by']}"
+        f"served by {', '.join(f'{k} {v:,}' for k, v in summary['served_by'].items()) or 'none'}"
     )
     if summary["fallback_reasons"]:
-        click.echo(f"  WARNING rule-based fallback served some leads: {summary['fallback_reasons']}")
+        reasons = "; ".join(summary["fallback_reasons"])
+        click.echo(f"  WARNING rule-based fallback served some leads: {reasons}")
     scored = max(summary["scored"], 1)
     click.echo("  label   count        share")
     for label, count in summary["labels"].items():

@@ -14,11 +14,13 @@ keeps a model's keys in one Redis Cluster slot, so that ``MGET`` stays legal the
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from typing import Any
 
 import redis
 
-from ml_core.cache_entry import pack, unpack
+from ml_core.cache_entry import cacheable, pack, unpack
 from tasks.optional_redis import OptionalRedis
 
 STATS_KEY = "leadscore:cache:stats"
@@ -33,9 +35,30 @@ def version_key(model: str) -> str:
 
 
 class PredictionCache:
+    MEMO_SIZE = 4096
+
     def __init__(self, store: OptionalRedis, ttl_seconds: int) -> None:
         self.store, self.ttl = store, ttl_seconds
         self._version_guess: dict[str, str] = {}
+        # Results this process received from workers, by entry key: the worker writes its entry a
+        # few milliseconds after answering, so without this a lead asked for again at once missed.
+        self._memo: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+
+    def remember(self, model: str, digest: str, result: dict[str, Any]) -> None:
+        """Keep a worker's fresh, cacheable result in this process until its entry would expire."""
+        if not cacheable(result):
+            return
+        key = entry_key(model, result["model_version"], digest)
+        self._memo[key] = (time.monotonic() + self.ttl, pack(result))
+        self._memo.move_to_end(key)
+        while len(self._memo) > self.MEMO_SIZE:
+            self._memo.popitem(last=False)
+
+    def _remembered(self, key: str) -> bytes | None:
+        found = self._memo.get(key)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
 
     def lookup(self, model: str, digest: str, lead_id: str) -> dict[str, Any] | None:
         """The cached result for ``lead_id``, or ``None`` (a miss, or the cache is unavailable).
@@ -52,6 +75,7 @@ class PredictionCache:
         if version != guess:
             self._version_guess[model] = version
             blob = self.store.call(lambda r: r.get(entry_key(model, version, digest)))
+        blob = blob or self._remembered(entry_key(model, version, digest))  # only ever under the published version
         return unpack(blob, lead_id) if blob else None
 
     def stage_entry(self, pipe: redis.client.Pipeline, model: str, version: str, digest: str, result: dict[str, Any]) -> None:

@@ -15,20 +15,21 @@ from ml_core.errors import LeadscoreError, ModelNotFoundError
 from ml_core.registry import Registry
 from ml_core.settings import get_settings
 from ml_core.spec import available_models
+from tasks.cli_params import MODEL
 
-SAMPLE_LEAD = {
-    "id": "sample-1",
-    "response_time_hours": 1.5,
-    "message_length_avg": 240.0,
-    "questions_asked": 5,
-    "price_range_mentioned": True,
-    "timeline_urgency": 0.9,
-    "location_specificity": 0.8,
-    "financing_mentioned": True,
-    "family_size_mentioned": False,
-    "job_stability_score": 0.85,
-    "previous_real_estate_experience": 1,
-}
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+PAIR_EXAMPLES = EXAMPLES / "property_matching"
+
+
+def example(model: str) -> dict[str, Any]:
+    """The example lead of ``model`` (``examples/<model>/lead.json``), for ``--sample``."""
+    path = EXAMPLES / model / "lead.json"
+    if not path.is_file():
+        if (EXAMPLES / "property_matching").is_dir() and Registry(get_settings().models_dir).spec(model).featurizer:
+            raise click.UsageError(f"{model} scores (lead, property) pairs: try `leadscore match --sample`")
+        raise click.UsageError(f"no example lead for {model} (looked for examples/{model}/lead.json)")
+    loaded: dict[str, Any] = json.loads(path.read_text())
+    return loaded
 
 
 def _echo_json(data: Any) -> None:
@@ -41,7 +42,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("models", nargs=-1)
+@click.argument("models", nargs=-1, type=MODEL)
 @click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CSV or Parquet table matching the spec; synthetic data if omitted.")
 @click.option("--rows", default=20_000, show_default=True, help="Synthetic rows to generate.")
 @click.option("--seed", default=42, show_default=True)
@@ -101,14 +102,14 @@ def list_models() -> None:
 @main.command()
 @click.argument("lead_json", required=False)
 @click.option("--sample", is_flag=True, help="Score a built-in sample lead.")
-@click.option("--model", default="lead_scorer", show_default=True)
+@click.option("--model", default="lead_scorer", show_default=True, type=MODEL)
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for the worker.")
 def score(lead_json: str | None, sample: bool, model: str, timeout: float) -> None:
     """Score one lead through the running workers. LEAD_JSON is a JSON object, or - for stdin."""
     from tasks import score_lead
 
     if sample:
-        lead = SAMPLE_LEAD
+        lead = example(model)
     elif lead_json is None:
         raise click.UsageError("give LEAD_JSON, - for stdin, or --sample")
     else:
@@ -119,6 +120,32 @@ def score(lead_json: str | None, sample: bool, model: str, timeout: float) -> No
             raise click.UsageError(f"LEAD_JSON is not valid JSON: {exc}") from None
     try:
         _echo_json(score_lead.delay(lead, model=model).get(timeout=timeout))
+    except LeadscoreError as exc:
+        click.echo(f"{exc.__class__.__name__}: {exc}", err=True)
+        sys.exit(2)
+
+
+@main.command()
+@click.argument("lead_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("properties_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--sample", is_flag=True, help="Use examples/property_matching/{lead,properties}.json.")
+@click.option("--top-k", default=5, show_default=True)
+@click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for the worker.")
+def match(lead_file: Path | None, properties_file: Path | None, sample: bool, top_k: int, timeout: float) -> None:
+    """Rank the listings of PROPERTIES_FILE (a JSON array) for the lead of LEAD_FILE (a JSON object
+    with ``preferences``) by all three pair models, through the running workers."""
+    from tasks import recommend_properties
+
+    if sample:
+        lead_file, properties_file = PAIR_EXAMPLES / "lead.json", PAIR_EXAMPLES / "properties.json"
+    elif lead_file is None or properties_file is None:
+        raise click.UsageError("give LEAD_FILE and PROPERTIES_FILE, or --sample")
+    try:
+        lead, properties = json.loads(lead_file.read_text()), json.loads(properties_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise click.UsageError(f"not valid JSON: {exc}") from None
+    try:
+        _echo_json(recommend_properties.delay(lead, properties, top_k=top_k).get(timeout=timeout))
     except LeadscoreError as exc:
         click.echo(f"{exc.__class__.__name__}: {exc}", err=True)
         sys.exit(2)

@@ -37,6 +37,7 @@ from celery.result import AsyncResult, EagerResult
 from ml_core.cache_entry import feature_digest
 from ml_core.features import encode_leads
 from ml_core.errors import RolloutError
+from ml_core.identifiers import model_name
 from ml_core.registry import Registry
 from ml_core.rollout import Challenger, challenger
 from ml_core.settings import Settings, get_settings
@@ -59,6 +60,10 @@ class ScoreClient:
 
     def lookup(self, lead: Any, model: str = DEFAULT_MODEL) -> dict[str, Any] | None:
         """The cached result for this lead, or ``None``. Raises ``InvalidLeadError`` for a bad lead."""
+        return self._lookup(lead, model)[0]
+
+    def _lookup(self, lead: Any, model: str) -> tuple[dict[str, Any] | None, str]:
+        """``lookup``, and the lead's feature digest (a miss's result is remembered under it)."""
         started = time.perf_counter()
         spec = self._spec(model)
         encoded = encode_leads(spec, [lead], self.settings.unknown_fields)
@@ -67,20 +72,20 @@ class ScoreClient:
         digest = feature_digest(spec.sha256, encoded.X[0])
         if self._in_canary(model, encoded.ids[0]):  # the cache holds champion scores only
             self.effects.submit(Outcome("miss", model, digest))
-            return None
+            return None, digest
         found = self.effects.cache.lookup(model, digest, encoded.ids[0])
         if found is None:
             self.effects.submit(Outcome("miss", model, digest))
-            return None
+            return None, digest
         found["cached"] = True
         found["latency_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
         self.effects.submit(Outcome("hit", model, digest, found, lead_features(spec, lead)))
-        return found
+        return found, digest
 
     def score(self, lead: Any, model: str = DEFAULT_MODEL, *, explain: bool = False, timeout: float = 10.0) -> dict[str, Any]:
         """A hit, or ``score_lead``'s result, re-sent while none comes (module docstring).
         ``explain=True`` always goes to a worker. Raises ``celery.exceptions.TimeoutError`` after ``timeout``."""
-        hit = None if explain else self.lookup(lead, model)
+        hit, digest = (None, None) if explain else self._lookup(lead, model)
         if hit is not None:
             return hit
         deadline = time.monotonic() + timeout
@@ -89,6 +94,8 @@ class ScoreClient:
             left = deadline - time.monotonic()
             try:
                 result: dict[str, Any] = pending.get(timeout=max(0.001, min(self.settings.client_resend_seconds, left)))
+                if digest is not None:
+                    self.effects.cache.remember(model, digest, result)
                 return result
             except ResultTimeout:
                 if time.monotonic() >= deadline:
@@ -132,5 +139,5 @@ class ScoreClient:
         return spec
 
     def _send(self, lead: Any, model: str, explain: bool, task_id: str | None = None) -> AsyncResult:
-        kwargs: dict[str, Any] = {"model": model, **({"explain": True} if explain else {})}
+        kwargs: dict[str, Any] = {"model": model_name(model), **({"explain": True} if explain else {})}
         return self.app.send_task("leadscore.score_lead", args=[lead], kwargs=kwargs, task_id=task_id)

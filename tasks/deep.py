@@ -29,6 +29,7 @@ from ml_core.features import encode_leads
 from ml_core.scoring import confidence
 from ml_core.settings import get_settings
 from ml_core.spec import ModelSpec
+from ml_core.identifiers import model_name
 from tasks.events import HANDOFF, SCHEMA_VERSION, event_fields, stream_key
 from tasks.side_effects import lead_features
 from tasks.worker import explainer_pool, model_pool, side_effects
@@ -49,6 +50,7 @@ def explain_row(spec: ModelSpec, version: str, lead: dict[str, Any]) -> dict[str
 @shared_task(name="leadscore.explain_lead", acks_late=True, throws=(LeadscoreError,))
 def explain_lead(lead: dict[str, Any], model: str = DEFAULT_MODEL) -> dict[str, Any]:
     """Explain a lead with the version this worker serves: top feature contributions in log-odds."""
+    model = model_name(model)
     served = model_pool().get(model)
     explanation = explain_row(served.spec, served.scorer.version, lead)
     return {"lead_id": str(lead["id"]), "model": model, "model_version": served.scorer.version, "explanation": explanation}
@@ -57,6 +59,7 @@ def explain_lead(lead: dict[str, Any], model: str = DEFAULT_MODEL) -> dict[str, 
 @shared_task(name="leadscore.deep_score", acks_late=True, throws=(LeadscoreError,))
 def deep_score(lead: dict[str, Any], fast: dict[str, Any], model: str = DEFAULT_MODEL) -> dict[str, Any]:
     """Rescore an escalated lead in full precision, explain it, and hand it to the follow-up task."""
+    model = model_name(model)
     settings = get_settings()
     spec = model_pool().get(model).spec
     handoff: dict[str, Any] = {

@@ -23,6 +23,7 @@ from ml_core.registry import Registry
 from ml_core.retrain import PROFILE_FILE
 from ml_core.settings import get_settings
 from ml_core.spec import available_models
+from ml_core.identifiers import model_names
 from tasks.retrain import RETRAIN_TASK
 from tasks.worker import publish_model_event, snapshots
 
@@ -30,6 +31,7 @@ from tasks.worker import publish_model_event, snapshots
 @shared_task(name="leadscore.drift_check", acks_late=True, throws=(LeadscoreError,))
 def drift_check(models: list[str] | None = None) -> dict[str, Any]:
     """PSI per feature and of the score distribution for ``models`` (default: every model)."""
+    models = model_names(models)
     settings = get_settings()
     registry = Registry(settings.models_dir)
     report: dict[str, Any] = {}

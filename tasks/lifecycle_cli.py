@@ -17,6 +17,7 @@ from ml_core import rollout
 from ml_core.errors import LeadscoreError
 from ml_core.registry import Registry
 from ml_core.settings import get_settings
+from tasks.cli_params import MODEL
 
 TIMEOUT = click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the training worker.")
 
@@ -39,7 +40,7 @@ def _echo(data: Any) -> None:
 @click.argument("lead_id")
 @click.argument("outcome", type=click.Choice(["1", "0", "true", "false"]))
 @click.argument("occurred_at")
-@click.option("--model", default="lead_scorer", show_default=True)
+@click.option("--model", default="lead_scorer", show_default=True, type=MODEL)
 @click.option("--property", "property_id", default=None, help="The property, for a model that scores (lead, property) pairs.")
 @TIMEOUT
 def outcome(lead_id: str, outcome: str, occurred_at: str, model: str, property_id: str | None, timeout: float) -> None:
@@ -49,7 +50,7 @@ def outcome(lead_id: str, outcome: str, occurred_at: str, model: str, property_i
 
 
 @click.command()
-@click.argument("model")
+@click.argument("model", type=MODEL)
 @click.option("--lead", "lead_id", default=None, help="Also print this lead's recorded outcome and features.")
 @click.option("--property", "property_id", default=None, help="With --lead, for a pair model: the property.")
 @TIMEOUT
@@ -59,7 +60,7 @@ def outcomes(model: str, lead_id: str | None, property_id: str | None, timeout: 
 
 
 @click.command()
-@click.argument("model")
+@click.argument("model", type=MODEL)
 @click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait for the retrain.")
 def retrain(model: str, timeout: float) -> None:
     """Retrain MODEL from its outcomes; a model that passes every gate becomes the challenger."""
@@ -67,7 +68,7 @@ def retrain(model: str, timeout: float) -> None:
 
 
 @click.command("rollout")
-@click.argument("model")
+@click.argument("model", type=MODEL)
 @click.argument("mode", type=click.Choice(list(rollout.MODES)))
 @click.option("--percent", default=10.0, show_default=True, help="Canary: share of leads the challenger serves.")
 @TIMEOUT
@@ -76,8 +77,19 @@ def set_rollout(model: str, mode: str, percent: float, timeout: float) -> None:
     _echo(_run("leadscore.set_rollout", model, mode, percent, timeout=timeout))
 
 
+@click.command("challenger")
+@click.argument("model", type=MODEL)
+@click.argument("version")
+@click.option("--mode", type=click.Choice(list(rollout.MODES)), default="none", show_default=True)
+@click.option("--percent", default=10.0, show_default=True, help="Canary: share of leads the challenger serves.")
+@TIMEOUT
+def set_challenger(model: str, version: str, mode: str, percent: float, timeout: float) -> None:
+    """Make VERSION of MODEL the challenger (any registered version, a rolled-back one included)."""
+    _echo(_run("leadscore.set_challenger", model, version, mode, percent, timeout=timeout))
+
+
 @click.command()
-@click.argument("model")
+@click.argument("model", type=MODEL)
 @TIMEOUT
 def promote(model: str, timeout: float) -> None:
     """Make MODEL's challenger the champion (workers serve it within reload_check_seconds)."""
@@ -85,7 +97,7 @@ def promote(model: str, timeout: float) -> None:
 
 
 @click.command()
-@click.argument("model")
+@click.argument("model", type=MODEL)
 @TIMEOUT
 def rollback(model: str, timeout: float) -> None:
     """Return MODEL to the champion before the current one."""
@@ -93,7 +105,7 @@ def rollback(model: str, timeout: float) -> None:
 
 
 @click.command()
-@click.argument("model")
+@click.argument("model", type=MODEL)
 def history(model: str) -> None:
     """MODEL's history: retrains (with their gates), challengers, modes, promotions, rollbacks."""
     registry = Registry(get_settings().models_dir)
@@ -102,7 +114,7 @@ def history(model: str) -> None:
 
 
 @click.command()
-@click.argument("model")
+@click.argument("model", type=MODEL)
 @click.argument("version", required=False)
 def report(model: str, version: str | None) -> None:
     """Where MODEL's version report is (the champion's by default), and its headline numbers."""
@@ -133,11 +145,11 @@ def report(model: str, version: str | None) -> None:
 
 
 @click.command()
-@click.argument("models", nargs=-1)
+@click.argument("models", nargs=-1, type=MODEL)
 @TIMEOUT
 def drift(models: tuple[str, ...], timeout: float) -> None:
     """Run the drift check now for MODELS (default: every model)."""
     _echo(_run("leadscore.drift_check", list(models) or None, timeout=timeout))
 
 
-COMMANDS = (outcome, outcomes, retrain, set_rollout, promote, rollback, history, report, drift)
+COMMANDS = (outcome, outcomes, retrain, set_rollout, set_challenger, promote, rollback, history, report, drift)

@@ -9,6 +9,7 @@ from celery import shared_task
 from ml_core.errors import LeadscoreError
 from ml_core.matching import ScoredPair, rank_properties
 from ml_core.settings import get_settings
+from ml_core.identifiers import model_name
 from tasks.rollout_serving import after_ranking, choose_scorer
 from tasks.worker import model_pool
 
@@ -40,6 +41,7 @@ def rank(lead: Any, properties: Any, top_k: int | None, models: tuple[str, ...],
 @shared_task(name="leadscore.match_properties", acks_late=True, throws=(LeadscoreError,))
 def match_properties(lead: dict[str, Any], properties: list[Any], top_k: int | None = 10, model: str = MATCH_MODEL) -> dict[str, Any]:
     """Properties ranked by how well each fits ``lead["preferences"]``: the ``top_k`` best (null: all)."""
+    model = model_name(model)
     return rank(lead, properties, top_k, (model,), model)
 
 

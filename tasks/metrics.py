@@ -77,6 +77,14 @@ def record(model: str, task: str, results: list[dict[str, Any]], seconds: float)
         pass
 
 
+def record_invalid(model: str) -> None:
+    """Count one lead refused by validation before it was scored. Never raises."""
+    try:
+        _instruments()["invalid"].labels(model).inc()
+    except Exception:  # noqa: BLE001, S110 - a metrics failure is never a scoring failure
+        pass
+
+
 def child_exited() -> None:
     """Drop an exiting child's live gauges (counters and histograms keep their totals)."""
     if _instruments.cache_info().currsize:

@@ -20,6 +20,7 @@ from ml_core.matching import scores_pairs
 from ml_core.outcomes import OutcomeStore, parse_outcome, snapshot_before, subject
 from ml_core.registry import Registry
 from ml_core.settings import get_settings
+from ml_core.identifiers import model_name
 from tasks.worker import snapshots
 
 DEFAULT_MODEL = "lead_scorer"
@@ -42,6 +43,7 @@ def record_outcome(
     ``property_id``: interested in, viewed, a match for that property or not) with the features of
     its last score at or before ``occurred_at`` (ISO 8601 with a timezone). ``with_features`` says
     whether such a score was found; without one the label is kept but not trained on."""
+    model = model_name(model)
     pair_model = scores_pairs(Registry(get_settings().models_dir).spec(model))
     lead_id, label, when = parse_outcome(lead_id, outcome, occurred_at, property_id, pair_model=pair_model)
     chosen = snapshot_before(snapshots().of(model, subject(lead_id, property_id)), when)
@@ -52,5 +54,6 @@ def record_outcome(
 def outcome_status(model: str = DEFAULT_MODEL, lead_id: str | None = None, property_id: str | None = None) -> dict[str, Any]:
     """Counts of recorded outcomes for ``model`` and, given ``lead_id`` (and ``property_id`` for a
     pair model), that row."""
+    model = model_name(model)
     store = outcome_store()
     return {"model": model, **store.counts(model), **({"lead": store.get(model, lead_id, property_id)} if lead_id else {})}

@@ -16,12 +16,13 @@ from typing import Any
 import redis
 from celery import shared_task
 
-from ml_core.cache_entry import feature_digest
+from ml_core.cache_entry import cacheable, feature_digest
 from ml_core.errors import LeadscoreError
 from ml_core.features import encode_leads
 from ml_core.scoring import score_encoded
 from ml_core.settings import get_settings
 from ml_core.spec import available_models
+from ml_core.identifiers import model_names
 from tasks.worker import model_pool, side_effects
 
 _CHUNK = 500
@@ -30,6 +31,7 @@ _CHUNK = 500
 @shared_task(name="leadscore.prewarm_cache", acks_late=True, throws=(LeadscoreError,))
 def prewarm_cache(models: list[str] | None = None) -> dict[str, Any]:
     """Rescore recently active leads of ``models`` (default: every spec) under the version served now."""
+    models = model_names(models)
     settings = get_settings()
     effects = side_effects()
     report: dict[str, Any] = {}
@@ -46,7 +48,8 @@ def prewarm_cache(models: list[str] | None = None) -> dict[str, Any]:
         results = score_encoded(served.spec, served.scorer, encoded, settings.default_confidence_threshold)
         entries: dict[str, dict[str, Any]] = {}
         for k, i in enumerate(encoded.index):
-            entries.setdefault(feature_digest(served.spec.sha256, encoded.X[k]), results[i])
+            if cacheable(results[i], version):  # the model may fail mid-prewarm: its rules scores are not the champion's
+                entries.setdefault(feature_digest(served.spec.sha256, encoded.X[k]), results[i])
         items = list(entries.items())
 
         def write(r: redis.Redis) -> int:

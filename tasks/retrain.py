@@ -22,6 +22,7 @@ from ml_core.registry import Registry
 from ml_core.retrain import RetrainPolicy, retrain as retrain_model
 from ml_core.settings import Settings, get_settings
 from ml_core.spec import available_models
+from ml_core.identifiers import model_name
 from tasks.lease import Lease
 from tasks.worker import publish_model_event as publish
 from tasks.outcomes import outcome_store
@@ -53,6 +54,7 @@ def retrain(model: str) -> dict[str, Any]:
     Returns the gates and what was registered, or ``{"status": "skipped"}`` when a retrain of this
     model is already running; raises ``RegistrationRefusedError`` with every failed gate's numbers.
     """
+    model = model_name(model)
     settings = get_settings()
     registry = Registry(settings.models_dir)
     registry.spec(model)  # an unknown model fails before taking the lease

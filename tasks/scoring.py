@@ -10,9 +10,10 @@ from typing import Any
 from celery import shared_task
 
 from ml_core.cache_entry import feature_digest
-from ml_core.errors import LeadscoreError
+from ml_core.errors import InvalidArgumentError, InvalidRecordError, LeadscoreError
 from ml_core.scoring import score_batch, score_one_encoded
 from ml_core.settings import get_settings
+from ml_core.identifiers import model_name
 from tasks import metrics
 from tasks.deep import explain_row
 from tasks.rollout_serving import after_score, choose_scorer
@@ -32,17 +33,24 @@ def score_lead(lead: dict[str, Any], model: str = DEFAULT_MODEL, explain: bool =
     when none can be made, ``explanation_error``. The cache write, events and an escalation
     hand-off happen after the result, on this process's background writer.
     """
+    model = model_name(model)
+    if not isinstance(explain, bool):
+        raise InvalidArgumentError("explain", "expected true or false")
     started = time.perf_counter()
     settings = get_settings()
     served = model_pool().get(model)  # held to the end: a hot reload meanwhile never changes this task's version
     scorer = choose_scorer(served, lead)
-    result, row = score_one_encoded(
-        served.spec,
-        scorer,
-        lead,
-        unknown_fields=settings.unknown_fields,
-        default_confidence_threshold=settings.default_confidence_threshold,
-    )
+    try:
+        result, row = score_one_encoded(
+            served.spec,
+            scorer,
+            lead,
+            unknown_fields=settings.unknown_fields,
+            default_confidence_threshold=settings.default_confidence_threshold,
+        )
+    except InvalidRecordError:
+        metrics.record_invalid(model)
+        raise
     metrics.record(model, "score_lead", [result], time.perf_counter() - started)
     digest = feature_digest(served.spec.sha256, row)
     features = lead_features(served.spec, lead)
@@ -59,6 +67,7 @@ def score_lead(lead: dict[str, Any], model: str = DEFAULT_MODEL, explain: bool =
 @shared_task(name="leadscore.predict_batch", acks_late=True, throws=(LeadscoreError,))
 def predict_batch(leads: list[Any], model: str = DEFAULT_MODEL) -> list[dict[str, Any]]:
     """Score a list in one vectorized call; invalid leads get their own error entry."""
+    model = model_name(model)
     started = time.perf_counter()
     settings = get_settings()
     served = model_pool().get(model)

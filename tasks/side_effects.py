@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import redis
 
+from ml_core.cache_entry import cacheable
 from ml_core.settings import Settings
 from ml_core.spec import ModelSpec
 from tasks.cache import PredictionCache
@@ -118,9 +119,7 @@ class SideEffects:
             else:
                 stage_latency(pipe, o.model, o.result["latency_ms"])
                 stage_mix(pipe, o.model, o.result)
-                # rules scores are not cached (the model may be back any moment), nor canary ones
-                # (the cache serves the published champion version only)
-                if o.result["served_by"] == "onnx" and "rollout" not in o.result:
+                if cacheable(o.result):
                     self.cache.stage_entry(pipe, o.model, o.result["model_version"], o.digest, o.result)
                     versions[o.model] = o.result["model_version"]
             active.setdefault(o.model, {})[str(o.result["lead_id"])] = o.features

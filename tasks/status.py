@@ -41,15 +41,22 @@ def cache_counts(settings: Settings) -> dict[str, dict[str, int]]:
 
 
 def queue_depths(app: Celery, queues: list[str]) -> dict[str, int | None]:
-    depths: dict[str, int | None] = {}
+    """Messages waiting per queue; ``None`` only for a RabbitMQ queue nobody has declared yet."""
     with app.connection_for_read() as conn:
-        channel = conn.default_channel
-        for queue in queues:
-            try:
-                depths[queue] = int(channel.queue_declare(queue=queue, passive=True).message_count)
-            except Exception:  # noqa: BLE001 - a queue nobody declared yet has no depth to report
-                depths[queue] = None
-    return depths
+        return {queue: _depth(conn, queue) for queue in queues}
+
+
+def _depth(conn: Any, queue: str) -> int | None:
+    channel = conn.channel()  # one per queue: a failed passive declare closes an AMQP channel
+    try:
+        if conn.transport.driver_type == "redis":
+            # an empty Redis queue is no key at all, so a passive declare of it fails: count instead
+            return int(channel._size(queue))
+        return int(channel.queue_declare(queue=queue, passive=True).message_count)
+    except (*conn.channel_errors, *conn.connection_errors):
+        return None
+    finally:
+        channel.close()
 
 
 def gather(app: Celery, settings: Settings, timeout: float = 5.0) -> dict[str, Any]:

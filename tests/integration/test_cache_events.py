@@ -100,6 +100,15 @@ def test_miss_then_hit_serves_the_requesting_lead_and_counts_both(client: ScoreC
     assert after["hits"] - before["hits"] >= 2 and after["misses"] - before["misses"] >= 1
 
 
+def test_the_same_lead_asked_again_at_once_is_a_hit(client: ScoreClient) -> None:
+    # Given a lead the client just had scored by a worker (whose cache write lands milliseconds later)
+    for lead in leads(5, seed=102):
+        fresh = client.score(lead)
+        # When the client is asked for it again straight away, then it answers from the cache
+        again = client.score(lead)
+        assert again.get("cached") is True and again["probability"] == fresh["probability"]
+
+
 def test_scoring_events_arrive_on_streams_with_their_schema(client: ScoreClient, cache_redis: redis.Redis) -> None:
     lead = leads(1, seed=202)[0]
     result = score_lead.delay(lead).get(timeout=10)

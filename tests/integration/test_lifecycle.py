@@ -246,6 +246,10 @@ def test_promote_and_rollback_change_what_the_running_worker_serves(stack: Stack
     assert [e["version"] for e in stack.stream("model.rolled_back")] == ["v1"]
     assert [e["event"] for e in rollout.history(stack.registry, MODEL)[-2:]] == ["promoted", "rolled_back"]
     assert any(e["type"] == "model.reloaded" for e in stack.stream("model.reloaded"))
+    # And the rolled-back version can be made challenger again, by name
+    again = stack.run("leadscore.set_challenger", MODEL, "v2")
+    assert (again["event"], again["version"], again["mode"]) == ("challenger_set", "v2", "none")
+    assert rollout.challenger(stack.registry, MODEL).version == "v2"
 
 
 def test_a_corrupt_version_never_replaces_a_working_one(stack: Stack, lifecycle_worker: Any) -> None:

@@ -59,6 +59,34 @@ def test_every_model_appears_in_leadscore_status(worker: Path) -> None:
     assert {served[name]["served_by"] for name in ALL_MODELS} == {"onnx"}
 
 
+def test_status_reports_an_empty_queue_as_zero(worker: Path) -> None:
+    from tasks import app
+    from tasks.status import queue_depths
+
+    settings = get_settings()
+    queues = [settings.scoring_queue, settings.batch_queue, settings.training_queue, settings.deep_queue]
+    depths = queue_depths(app, queues)
+    assert all(isinstance(depths[q], int) and depths[q] >= 0 for q in queues), depths
+
+
+def invalid_count(model: str) -> float:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from tasks.metrics import _multiproc_dir
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(_multiproc_dir(get_settings())))
+    return registry.get_sample_value("leadscore_invalid_leads_total", {"model": model}) or 0.0
+
+
+def test_an_invalid_score_lead_call_is_counted_as_an_invalid_lead(worker: Path) -> None:
+    before = invalid_count("lead_scorer")
+    with pytest.raises(InvalidLeadError):
+        score_lead.delay({**behaviour(), "timeline_urgency": 7}).get(timeout=10)
+    assert invalid_count("lead_scorer") == before + 1
+
+
 def test_status_shows_the_realized_escalation_rate_and_band_shares_beside_the_card(worker: Path, models_dir: Path) -> None:
     import redis
 
@@ -196,3 +224,30 @@ def test_every_model_falls_back_to_its_rules_when_its_artifact_is_missing(redis_
     text = log.read_text()
     for name in ALL_MODELS:
         assert f"model {name} refused, serving rule-based fallback" in text
+
+
+@pytest.mark.parametrize(("model", "argv"), [("lead_scorer", ["score", "--sample"]),
+                                             ("churn_predictor", ["score", "--sample", "--model", "churn_predictor"])])
+def test_each_model_scores_its_own_example_from_the_cli(worker: Path, model: str, argv: list[str]) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from tasks.cli import main
+
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["model"] == model
+
+
+def test_match_ranks_the_example_listings_from_the_cli(worker: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from tasks.cli import main
+
+    result = CliRunner().invoke(main, ["match", "--sample", "--top-k", "3"])
+    assert result.exit_code == 0, result.output
+    ranked = json.loads(result.output)
+    assert ranked["lead_id"] == "lead-42" and len(ranked["matches"]) == 3

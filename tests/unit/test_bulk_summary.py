@@ -72,6 +72,9 @@ def test_result_files_hold_every_row_and_appear_only_when_complete(tmp_path: Pat
     frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
     assert list(frame.columns) == list(ROW_FIELDS) and list(frame["row"]) == list(range(300))
     assert frame["error"].notna().sum() == 1 and pd.isna(frame["score"][7])
+    if suffix == ".csv":  # booleans in the spelling our readers take (and JSON's), not Python's True/False
+        assert set(path.read_text().splitlines()[1].split(",")) & {"true", "false"}
+        assert "True" not in path.read_text() and "False" not in path.read_text()
     with pytest.raises(RuntimeError), ResultWriter(tmp_path / f"broken{suffix}") as writer:
         writer.write(list(chunk_rows(chunks[0])))
         raise RuntimeError("crash mid-way")

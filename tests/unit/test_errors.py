@@ -16,6 +16,7 @@ EXAMPLES = [
     errors.InvalidPropertyError("prop-1", [["price", "expected a number, got string"]]),
     errors.InvalidBatchError("leads must be a JSON array"),
     errors.InvalidPayloadError("JSON nested deeper than 32 levels"),
+    errors.InvalidArgumentError("explain", "expected true or false"),
     errors.SpecError("lead_scorer", "feature names repeat"),
     errors.DatasetError("lead_scorer", "target column 'converted' is missing"),
     errors.ModelNotFoundError("lead_scorer"),

@@ -46,7 +46,7 @@ def test_store_is_durable_idempotent_and_yields_training_rows(tmp_path: Path) ->
     store.close()
 
     reopened = OutcomeStore(tmp_path)
-    assert reopened.counts("lead_scorer") == {"outcomes": 2, "with_features": 1, "without_features": 1, "positive": 0}
+    assert reopened.counts("lead_scorer") == {"outcomes": 2, "with_features": 1, "without_features": 1, "positive": 1}
     frame = reopened.training_frame("lead_scorer", "converted")
     assert frame.to_dict("records") == [{"id": "a", "timeline_urgency": 0.5, "questions_asked": 3, "converted": 0}]
     assert reopened.get("lead_scorer", "a")["scored_version"] == "v1"
@@ -58,7 +58,7 @@ def test_a_pair_model_outcome_names_its_property_and_a_lead_model_outcome_does_n
         parse_outcome("l-1", True, "2026-01-01T00:00:00Z", pair_model=True)
     with pytest.raises(InvalidOutcomeError, match="property_id: not expected"):
         parse_outcome("l-1", True, "2026-01-01T00:00:00Z", "p-1")
-    with pytest.raises(InvalidOutcomeError, match="property_id: expected a non-empty string"):
+    with pytest.raises(InvalidOutcomeError, match="property_id: expected a string id"):
         parse_outcome("l-1", True, "2026-01-01T00:00:00Z", 7, pair_model=True)
     assert parse_outcome("l-1", 1, "2026-01-01T00:00:00Z", "p-1", pair_model=True)[:2] == ("l-1", 1)
 
