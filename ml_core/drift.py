@@ -16,6 +16,11 @@ feature's share of blank rows. A share that rises by more than ``drift_missing_m
 i.e. 10 points) over training's drifts the feature too: a sudden rise in blanks is the most
 common data break in production. (Profiles written before blanks were counted have no shares:
 that check is skipped for them.)
+
+What the deep tier and the agents feel first is checked too (``check_rates``): the share of the
+recent leads escalated, and the share in each label band, decided by the version's own card
+numbers, against the shares the card expects (out of fold). A share further than
+``drift_rate_margin`` from its expected value has drifted.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ml_core.decision import Decision
 from ml_core.spec import ModelSpec
 
 _FLOOR = 1e-4  # an empty bin would make ln(actual / expected) infinite
@@ -103,6 +109,22 @@ def check(
 
 def _present(values: np.ndarray) -> np.ndarray:
     return values[~np.isnan(values)]
+
+
+def check_rates(card_decision: dict[str, Any], proba_recent: np.ndarray, margin: float) -> dict[str, Any]:
+    """Realized escalation rate and band shares of ``proba_recent`` against the card's ``decision``."""
+    decision = Decision.from_card({"decision": card_decision})
+    assert decision is not None
+    p = np.asarray(proba_recent, dtype=np.float64)
+    labels = decision.labels(np.round(p * 100.0, 2))
+    rates = {"escalated": (card_decision["escalation"]["budget"], float(np.mean(decision.escalated(p))))}
+    for label, expected in card_decision["bands"]["shares"].items():
+        rates[label] = (expected, float(np.mean(labels == label)))
+    return {
+        "rates": {name: {"expected": round(e, 4), "actual": round(a, 4)} for name, (e, a) in rates.items()},
+        "margin": margin,
+        "drifted_rates": sorted(name for name, (e, a) in rates.items() if abs(a - e) > margin),
+    }
 
 
 def _shares(values: np.ndarray, edges: list[float]) -> list[float]:

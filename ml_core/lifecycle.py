@@ -39,7 +39,7 @@ def train_and_register(
     # the drift profile and report beside the version (ml_core.retrain); no optimization here:
     # first versions serve the full model, retraining is where cheaper artifacts are tried
     headline = {"family": trained.family, "data": source, **trained.metrics}
-    files, extra = version_files(trained, None, headline, None)
+    files, extra = version_files(trained, None, headline, None, folds=folds)
     previous = rollout.champion_or_none(registry, name) if champion else None
     version = registry.register(trained, champion=champion, extra_files=files, card_extra=extra)
     if champion:

@@ -22,7 +22,7 @@ from ml_core.errors import InvalidBatchError, InvalidLeadError, SpecError
 from ml_core.features import LeadError, encode_columns, encode_leads, fields
 from ml_core.featurizers import Featurizer, load_featurizer
 from ml_core.pool import Served
-from ml_core.scoring import Scorer, route
+from ml_core.scoring import Scorer, decision_of, route
 from ml_core.spec import ModelSpec, Schema
 
 _LEAD_ID_ONLY = Schema("lead", ())
@@ -128,7 +128,7 @@ def rank_properties(
         "lead_id": lead_id,
         "order_by": order_by,
         "matches": [
-            {"property_id": ids[k], "rank": rank, "scores": {s.spec.name: _score(s, probabilities[s.spec.name][k]) for s in models}}
+            {"property_id": ids[k], "rank": rank, "scores": {s.spec.name: _score(s, used[s.spec.name], probabilities[s.spec.name][k]) for s in models}}
             for rank, k in enumerate(order.tolist(), start=1)
         ],
         "errors": _errors(listings.errors, listings.index, listings.ids, problems),
@@ -163,9 +163,10 @@ def _lead_preferences(featurizer: Featurizer, lead: Any, unknown_fields: Literal
     return lead_id, fields(schema, encoded.X)
 
 
-def _score(served: Served, probability: float) -> dict[str, Any]:
+def _score(served: Served, scorer: Scorer, probability: float) -> dict[str, Any]:
+    """A match's score and label, by the card of the version that scored it (``ml_core.decision``)."""
     score = round(float(probability) * 100.0, 2)
-    return {"score": score, "probability": round(float(probability), 6), "label": served.spec.bands.label(score)}
+    return {"score": score, "probability": round(float(probability), 6), "label": decision_of(scorer, served.spec).label(score)}
 
 
 def _served(scorer: Scorer) -> dict[str, Any]:

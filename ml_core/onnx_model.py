@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
+from ml_core.decision import Decision
+
 INPUT = "features"
 PROBABILITIES = "probabilities"
 
@@ -29,16 +31,22 @@ def export(model: object, n_columns: int) -> bytes:
 
 
 class OnnxScorer:
-    """One ONNX Runtime session, single-threaded: a host runs one per worker process."""
+    """One ONNX Runtime session, single-threaded: a host runs one per worker process.
+
+    ``decision`` holds the version card's resolved escalation threshold and band cut-offs
+    (``ml_core.decision``); None decides from the spec.
+    """
 
     served_by = "onnx"
     reason = ""
 
-    def __init__(self, name: str, version: str, onnx_bytes: bytes, file_id: tuple[int, ...] | None = None) -> None:
+    def __init__(
+        self, name: str, version: str, onnx_bytes: bytes, decision: Decision | None = None, file_id: tuple[int, ...] | None = None
+    ) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        self.name, self.version = name, version
+        self.name, self.version, self.decision = name, version, decision
         self.file_id = file_id
         """Inode, size and mtime of the file the bytes were read from: the pool re-verifies it when they change."""
         self._session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])

@@ -32,6 +32,7 @@ from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from ml_core import onnx_model
+from ml_core.bands import cut_offs
 from ml_core.onnx_model import OnnxScorer
 from ml_core.spec import Bands
 from ml_core.training import TrainedModel
@@ -119,10 +120,11 @@ def compare(full: bytes, candidate: bytes, X: np.ndarray, y: np.ndarray, bands: 
     p_full = OnnxScorer("full", "full", full).predict_proba(X32)
     p_cand = OnnxScorer("candidate", "candidate", candidate).predict_proba(X32)
     auc_full, auc_cand = float(roc_auc_score(y, p_full)), float(roc_auc_score(y, p_cand))
+    hot, warm = cut_offs(bands, p_full)  # bands by share: where the full model's held-out scores put them
 
     def band(p: np.ndarray) -> np.ndarray:
         s = np.round(p * 100.0, 2)
-        return np.where(s >= bands.hot, 2, np.where(s >= bands.warm, 1, 0))
+        return np.where(s >= hot, 2, np.where(s >= warm, 1, 0))
 
     return {
         "auc_full": round(auc_full, 5),

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 
 from ml_core.breaker import CircuitBreaker, GuardedScorer, Transition
 from ml_core import identity
+from ml_core.decision import Decision
 from ml_core.derived_rules import rules_for
 from ml_core.errors import ArtifactIntegrityError, ModelLoadError, ModelNotFoundError, SpecError
 from ml_core.fallback import RuleScorer
@@ -250,7 +251,7 @@ class ModelPool:
         """A version (the champion by default), verified and in an ONNX Runtime session."""
         try:
             artifact = self.registry.load(name, version)
-            scorer = OnnxScorer(name, artifact.version, artifact.onnx, artifact.file_id)
+            scorer = OnnxScorer(name, artifact.version, artifact.onnx, Decision.from_card(artifact.card), artifact.file_id)
             identity.check(name, artifact.version, artifact.card, self.registry.spec(name).columns, scorer.metadata)
         except (ModelNotFoundError, ArtifactIntegrityError, SpecError) as exc:
             log.error("model %s refused, serving rule-based fallback: %s", name, exc)

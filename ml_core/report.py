@@ -6,6 +6,8 @@
     report_calibration.png    predicted probability against observed rate, ten bins
     report_scores.png         held-out score distribution by outcome, with the hot/warm/cold cut-offs
     report_importance.png     permutation importance (held-out AUC lost when a column is shuffled)
+    report_escalation.png     out of fold: escalation budget against the guarantee it buys, and the
+                              fast path's accuracy on the leads it keeps
 
 Rendered headless (matplotlib's Agg backend) into bytes, so they are written into the staging
 directory with the rest of the version and checksummed in its card.
@@ -22,9 +24,11 @@ from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_curve
 
+from ml_core import escalation
 from ml_core.spec import ModelSpec
 
-FILES = ("report.md", "report.json", "report_roc.png", "report_calibration.png", "report_scores.png", "report_importance.png")
+FILES = ("report.md", "report.json", "report_roc.png", "report_calibration.png", "report_scores.png", "report_importance.png",
+         "report_escalation.png")
 _IMPORTANCE_ROWS = 2000
 
 
@@ -37,21 +41,27 @@ def render(
     headline: dict[str, Any],
     champion_proba: np.ndarray | None = None,
     seed: int = 42,
+    *,
+    out_of_fold: tuple[np.ndarray, np.ndarray, dict[str, Any]],
 ) -> dict[str, bytes]:
-    """Every report file, as bytes. ``headline`` holds the numbers (metrics, gates, comparison)."""
+    """Every report file, as bytes. ``headline`` holds the numbers (metrics, gates, comparison);
+    ``out_of_fold`` the training rows' out-of-fold labels and scores and the card's ``decision``."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
     importance = _importance(spec, model, X_test, y_test, seed)
+    oof_y, oof_p, decision = out_of_fold
+    curve = escalation.curve(oof_y, oof_p)
     files = {
         "report_roc.png": _roc(plt, y_test, proba, champion_proba, headline),
         "report_calibration.png": _calibration(plt, y_test, proba),
-        "report_scores.png": _scores(plt, spec, y_test, proba),
+        "report_scores.png": _scores(plt, spec, y_test, proba, decision["bands"]),
         "report_importance.png": _importance_plot(plt, importance),
+        "report_escalation.png": _escalation_plot(plt, curve, decision["escalation"]),
     }
-    numbers = {**headline, "top_features": importance[:10]}
+    numbers = {**headline, "top_features": importance[:10], "decision": decision, "escalation_curve": curve}
     files["report.json"] = json.dumps(numbers, indent=2).encode()
     files["report.md"] = _markdown(spec, numbers).encode()
     return files
@@ -86,15 +96,27 @@ def _calibration(plt: Any, y: np.ndarray, p: np.ndarray) -> bytes:
     return _png(plt, fig)
 
 
-def _scores(plt: Any, spec: ModelSpec, y: np.ndarray, p: np.ndarray) -> bytes:
+def _scores(plt: Any, spec: ModelSpec, y: np.ndarray, p: np.ndarray, bands: dict[str, Any]) -> bytes:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     bins = np.linspace(0, 100, 41)
     ax.hist(p[y == 0] * 100, bins=bins, alpha=0.6, label=f"{spec.target} = 0")
     ax.hist(p[y == 1] * 100, bins=bins, alpha=0.6, label=f"{spec.target} = 1")
-    for cut, name in ((spec.bands.warm, "warm"), (spec.bands.hot, "hot")):
+    for cut, name in ((bands["warm"], "warm"), (bands["hot"], "hot")):
         ax.axvline(cut, color="black", linestyle=":")
         ax.text(cut + 1, ax.get_ylim()[1] * 0.9, name, fontsize=8)
     ax.set(xlabel="score", ylabel="held-out leads", title="Score distribution across the label bands")
+    ax.legend(fontsize=8)
+    return _png(plt, fig)
+
+
+def _escalation_plot(plt: Any, curve: list[dict[str, Any]], chosen: dict[str, Any]) -> bytes:
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.plot([c["alpha"] for c in curve], [c["budget"] for c in curve], marker=".", label="share escalated")
+    kept = [c for c in curve if c["fast_path_accuracy"] is not None]
+    ax.plot([c["alpha"] for c in kept], [c["fast_path_accuracy"] for c in kept], linestyle="--", label="fast-path accuracy")
+    ax.scatter([chosen["alpha"]], [chosen["budget"]], color="black", zorder=3, label=f"served ({chosen['rule']})")
+    ax.set(xlabel="guarantee alpha (share of leads the fast path may get wrong)", ylabel="share of leads",
+           title="Escalation against the guarantee, out of fold")
     ax.legend(fontsize=8)
     return _png(plt, fig)
 
@@ -128,7 +150,30 @@ def _markdown(spec: ModelSpec, n: dict[str, Any]) -> str:
                   f"(change {c['change']:+.4f}, tolerance {c['tolerance']})."]
     if n.get("optimization"):
         lines += ["", "## Served artifact", "", f"{n['optimization'].get('kind')}: {n['optimization'].get('reason')}"]
+    if n.get("decision"):
+        lines += _decision_markdown(n["decision"])
     lines += ["", "## Top features (held-out AUC lost when shuffled)", ""]
     lines += [f"- {t['column']}: {t['auc_drop']}" for t in n.get("top_features", [])]
-    lines += ["", "Plots: report_roc.png, report_calibration.png, report_scores.png, report_importance.png", ""]
+    lines += ["", "Plots: report_roc.png, report_calibration.png, report_scores.png, report_importance.png, report_escalation.png", ""]
     return "\n".join(lines)
+
+
+def _decision_markdown(d: dict[str, Any]) -> list[str]:
+    e, b, check = d["escalation"], d["bands"], d["out_of_fold_check"]
+    accuracy = "n/a" if e["fast_path_accuracy"] is None else f"{e['fast_path_accuracy']:.1%}"
+    lines = [
+        "", f"## Escalation and bands ({d['source']})", "",
+        f"- rule: {e['rule']} {e['requested']:g}; served threshold on confidence max(p, 1 - p): {e['threshold']:.4f}",
+        f"- escalated: {e['budget']:.1%} of leads; guarantee: at most {e['alpha']:.1%} of all leads handled by the fast path and wrong",
+        f"- fast-path accuracy on the leads it keeps: {accuracy} (the guarantee implies at least {e['fast_path_accuracy_bound']:.1%})",
+        f"- positives the fast path calls negative: {'n/a' if e['positives_missed'] is None else format(e['positives_missed'], '.1%')}",
+        (f"- resolved on {check['folds'] - 1} of {check['folds']} parts, applied to the one left out: {check['escalated']:.1%} escalated, "
+         f"{check['fast_path_wrong']:.1%} of leads fast-path wrong"),
+        "", f"Bands by {b['by'].replace('_', '-')}: hot >= {b['hot']}, warm >= {b['warm']}", "",
+        "| band | share | conversion | lift |", "|---|---|---|---|",
+    ]
+    for label, row in b["conversion"].items():
+        conversion = "n/a" if row["conversion"] is None else f"{row['conversion']:.1%}"
+        lift = "n/a" if row["lift"] is None else f"{row['lift']:.2f}x"
+        lines.append(f"| {label} | {row['share']:.1%} | {conversion} | {lift} |")
+    return lines

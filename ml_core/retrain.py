@@ -27,12 +27,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_core import derived_rules, drift, report, rollout, synthetic
+from ml_core import decision, derived_rules, drift, report, rollout, synthetic
 from ml_core.dataset import read_table, training_set
 from ml_core.errors import LeadscoreError, ModelNotFoundError, RegistrationRefusedError
 from ml_core.featurizers import featurize_table
 from ml_core.onnx_model import OnnxScorer
 from ml_core.optimize import Optimized, Tolerance, optimize
+from ml_core.out_of_fold import out_of_fold
 from ml_core.outcomes import OutcomeStore
 from ml_core.registry import ONNX_FILE, Registry
 from ml_core.training import TrainedModel, fit, metric_value
@@ -93,7 +94,7 @@ def retrain(registry: Registry, store: OutcomeStore, name: str, policy: RetrainP
         raise RegistrationRefusedError(name, failures)
     headline = {"family": trained.family, "data": source, **trained.metrics, "served_metric": round(candidate, 5),
                 "gates": gates, "comparison": comparison, "optimization": optimized.card, "champion": champion_version}
-    files, extra = version_files(trained, optimized, headline, champion_p)
+    files, extra = version_files(trained, optimized, headline, champion_p, folds=policy.folds)
     version = registry.register(
         dataclasses.replace(trained, onnx=optimized.onnx, model=optimized.model),
         champion=champion_version is None,
@@ -112,18 +113,22 @@ def retrain(registry: Registry, store: OutcomeStore, name: str, policy: RetrainP
 
 
 def version_files(
-    trained: TrainedModel, optimized: Optimized | None, headline: dict[str, Any], champion_p: np.ndarray | None
+    trained: TrainedModel, optimized: Optimized | None, headline: dict[str, Any], champion_p: np.ndarray | None, *, folds: int = 5
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
     """Files registered beside the model (drift profile, report, the full artifact when an optimized
     one serves) and the card entries that describe them, with the rules derived from every row
-    (``ml_core.derived_rules``: what serves when the model cannot, if the spec has no ``[fallback]``)."""
+    (``ml_core.derived_rules``: what serves when the model cannot, if the spec has no ``[fallback]``)
+    and the escalation threshold and band cut-offs resolved on out-of-fold scores (``decision``)."""
     split = trained.split
     served_onnx = optimized.onnx if optimized else trained.onnx
     served_model = optimized.model if optimized else trained.model
     served_p = OnnxScorer(trained.spec.name, "report", served_onnx).predict_proba(split.X_test.astype(np.float32))
+    oof = out_of_fold(trained, folds)
+    resolved = decision.resolve(trained.spec, oof.y, oof.p, oof.source)
     files = {PROFILE_FILE: json.dumps(drift.profile(trained.spec, split.X_train, served_p)).encode()}
-    files.update(report.render(trained.spec, served_model, split.X_test, split.y_test, served_p, headline, champion_p))
-    extra: dict[str, Any] = {"report": list(report.FILES), "profile": PROFILE_FILE}
+    files.update(report.render(trained.spec, served_model, split.X_test, split.y_test, served_p, headline, champion_p,
+                               out_of_fold=(oof.y, oof.p, resolved)))
+    extra: dict[str, Any] = {"report": list(report.FILES), "profile": PROFILE_FILE, "decision": resolved}
     every_row = np.vstack([split.X_train, split.X_test]), np.concatenate([split.y_train, split.y_test])
     extra[derived_rules.CARD_KEY] = derived_rules.derive(trained.spec, *every_row)
     if optimized is not None:

@@ -8,12 +8,11 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from ml_core.decision import DEFAULT_CONFIDENCE_THRESHOLD, Decision
 from ml_core.errors import InvalidBatchError
+from ml_core.escalation import confidence
 from ml_core.features import Encoded, encode_leads
 from ml_core.spec import ModelSpec
-
-DEFAULT_CONFIDENCE_THRESHOLD = 0.85
-"""Matches ``Settings.default_confidence_threshold``; services pass the setting explicitly."""
 
 
 class Scorer(Protocol):
@@ -32,17 +31,11 @@ def route(scorer: Scorer, X: np.ndarray) -> tuple[np.ndarray, Scorer]:
     return guarded(X) if guarded is not None else (scorer.predict_proba(X), scorer)
 
 
-def confidence(probability: np.ndarray) -> np.ndarray:
-    """How far a probability is from a coin toss: ``max(p, 1 - p)``, from 0.5 to 1.
-
-    A lead at p = 0.93 or p = 0.07 is a confident call; one at p = 0.5 is not.
-    """
-    return np.maximum(probability, 1.0 - probability)
-
-
-def escalation_threshold(spec: ModelSpec, default: float) -> float:
-    """The spec's ``confidence_threshold``, else ``default``: below it a lead is escalated."""
-    return spec.confidence_threshold if spec.confidence_threshold is not None else default
+def decision_of(scorer: object, spec: ModelSpec, default_confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> Decision:
+    """The numbers a scorer's probabilities are decided by: its version card's (an ONNX scorer
+    loaded from the registry), else the spec's threshold and fixed cut-offs (the rules, old cards)."""
+    own = getattr(scorer, "decision", None)
+    return own if own is not None else Decision.for_spec(spec, default_confidence_threshold)
 
 
 def score_one(
@@ -102,16 +95,18 @@ def score_encoded(
 ) -> list[dict[str, Any]]:
     """One result per input lead of ``encoded``: a score, or the lead's validation error."""
     started = time.perf_counter() if started is None else started
-    threshold = escalation_threshold(spec, default_confidence_threshold)
     results: list[dict[str, Any]] = [{} for _ in range(encoded.n_input)]
     for error in encoded.errors:
         results[error.index] = error.to_json()
     if encoded.ids:
         raw, used = route(scorer, encoded.X)
         p = np.clip(raw, 0.0, 1.0)
+        decision = decision_of(used, spec, default_confidence_threshold)
         scores = np.round(p * 100.0, 2)
-        labels = np.where(scores >= spec.bands.hot, "hot", np.where(scores >= spec.bands.warm, "warm", "cold"))
+        labels = decision.labels(scores)
         conf = confidence(p)
+        escalated = decision.escalated(p)
+        percentiles = decision.percentiles(p)
         latency_ms = round((time.perf_counter() - started) * 1000.0, 3)
         common = {
             "model": spec.name,
@@ -127,7 +122,8 @@ def score_encoded(
                 "probability": round(float(p[k]), 6),
                 "label": str(labels[k]),
                 "confidence": round(float(conf[k]), 6),
-                "escalated": bool(conf[k] < threshold),
+                "escalated": bool(escalated[k]),
+                **({"percentile": float(percentiles[k])} if percentiles is not None else {}),
                 **common,
             }
     return results

@@ -157,6 +157,10 @@ class Settings(BaseSettings):
     """Population stability index above which a feature, or the score distribution, has drifted."""
     drift_missing_margin: float = Field(0.1, gt=0, le=1)
     """Rise in a feature's share of blank leads (0.1: ten points over training's) that counts as drift."""
+    drift_rate_margin: float = Field(0.05, gt=0, lt=1)
+    """The realized escalation rate or a band's share of recent traffic further than this (absolute,
+    0.05 = 5 points) from the card's out-of-fold value is drift. At 500 leads a 25 % share's sampling
+    error is about 2 points, so 5 points is a real move, not noise."""
     drift_min_samples: int = Field(500, gt=0)
     """Fewer recent scored leads than this: the drift check reports too little traffic and decides nothing."""
     drift_retrain: bool = False

@@ -77,13 +77,44 @@ def parse_schema(name: str, fields: list[dict[str, Any]]) -> Schema:
 
 @dataclass(frozen=True)
 class Bands:
-    """Lower cut-offs on the 0-100 score: ``score >= hot`` is hot, ``>= warm`` warm, else cold."""
+    """Lower cut-offs on the 0-100 score: ``score >= hot`` is hot, ``>= warm`` warm, else cold.
+
+    By share (``hot_share``, ``warm_share`` set), training resolves the shares into cut-offs on the
+    out-of-fold scores and the card keeps them (``ml_core.bands``); ``hot``/``warm`` then label
+    what has no card: the rules, and versions trained before shares existed. A spec that gives
+    shares only gets them read on a uniform 0-100 scale there (``hot = 100 x (1 - hot_share)``).
+    """
 
     hot: float
     warm: float
+    hot_share: float | None = None
+    warm_share: float | None = None
+
+    @property
+    def by_share(self) -> bool:
+        return self.hot_share is not None
 
     def label(self, score: float) -> str:
         return "hot" if score >= self.hot else "warm" if score >= self.warm else "cold"
+
+
+DEFAULT_ESCALATION_BUDGET = 0.25
+"""Share of leads escalated when a spec states no escalation rule: the design's 20-30 %."""
+
+
+@dataclass(frozen=True)
+class EscalationRule:
+    """How training sets a model's escalation threshold (``ml_core.escalation``): exactly one of
+
+    - ``budget``: the share of leads escalated; the guarantee it buys is derived;
+    - ``alpha``: the guarantee (at most this share of all leads is handled by the fast path and
+      labelled wrong); the share escalated is derived;
+    - ``threshold``: the legacy ``confidence_threshold``, served exactly as before (escalated when
+      ``max(p, 1 - p) < threshold``); budget and guarantee are derived and recorded.
+    """
+
+    kind: Literal["budget", "alpha", "threshold"]
+    value: float
 
 
 @dataclass(frozen=True)
@@ -113,6 +144,7 @@ class ModelSpec(Schema):
     fallback: Fallback | None
     confidence_threshold: float | None
     sha256: str
+    escalation: EscalationRule = EscalationRule("budget", DEFAULT_ESCALATION_BUDGET)
     featurizer: str | None = None
     """``ml_core.featurizers.<name>`` derives the features from raw inputs; None: the request is the features."""
 
@@ -157,10 +189,7 @@ def _parse_spec(name: str, data: dict[str, Any], sha256: str) -> ModelSpec:
         raise SpecError(name, "feature names repeat")
     if need("target") in names or "id" in names:
         raise SpecError(name, "the target and 'id' cannot also be features")
-    bands = need("bands")
-    hot, warm = float(need("hot", bands)), float(need("warm", bands))
-    if not 0 <= warm <= hot <= 100:
-        raise SpecError(name, f"bands need 0 <= warm <= hot <= 100, got warm={warm} hot={hot}")
+    bands = _parse_bands(name, need("bands"))
     fb = data.get("fallback")
     weights = dict(fb.get("weights", {})) if fb is not None else {}
     unknown = set(weights) - set(names)
@@ -174,12 +203,57 @@ def _parse_spec(name: str, data: dict[str, Any], sha256: str) -> ModelSpec:
         features=features,
         metric=str(data.get("metric", "roc_auc")),
         quality_gate=float(need("quality_gate")),
-        bands=Bands(hot=hot, warm=warm),
+        bands=bands,
         fallback=None if fb is None else Fallback(intercept=float(fb.get("intercept", 0.0)), weights=weights),
         confidence_threshold=None if threshold is None else float(threshold),
         sha256=sha256,
         featurizer=_featurizer_name(name, data.get("featurizer")),
+        escalation=_parse_escalation(name, data),
     )
+
+
+def _parse_bands(name: str, bands: dict[str, Any]) -> Bands:
+    if not isinstance(bands, dict):
+        raise SpecError(name, "bands must be a table")
+    has_cuts, has_shares = "hot" in bands or "warm" in bands, "hot_share" in bands or "warm_share" in bands
+    if not has_cuts and not has_shares:
+        raise SpecError(name, "bands need hot_share and warm_share (by share) or hot and warm (fixed cut-offs)")
+    hot_share = warm_share = None
+    if has_shares:
+        if "hot_share" not in bands or "warm_share" not in bands:
+            raise SpecError(name, f"bands by share need both 'hot_share' and 'warm_share', got {sorted(bands)}")
+        hot_share, warm_share = float(bands["hot_share"]), float(bands["warm_share"])
+        if not (0 < hot_share and 0 <= warm_share and hot_share + warm_share < 1):
+            raise SpecError(name, f"bands need 0 < hot_share, 0 <= warm_share, hot_share + warm_share < 1, got {hot_share}, {warm_share}")
+    if has_cuts:
+        if "hot" not in bands or "warm" not in bands:
+            raise SpecError(name, f"missing key {'warm' if 'hot' in bands else 'hot'!r} in bands")
+        hot, warm = float(bands["hot"]), float(bands["warm"])
+    else:
+        hot, warm = 100.0 * (1 - hot_share), 100.0 * (1 - hot_share - warm_share)  # type: ignore[operator]
+    if not 0 <= warm <= hot <= 100:
+        raise SpecError(name, f"bands need 0 <= warm <= hot <= 100, got warm={warm} hot={hot}")
+    return Bands(hot=hot, warm=warm, hot_share=hot_share, warm_share=warm_share)
+
+
+_ESCALATION_KEYS = {"escalation_budget": "budget", "escalation_alpha": "alpha", "confidence_threshold": "threshold"}
+
+
+def _parse_escalation(name: str, data: dict[str, Any]) -> EscalationRule:
+    given = [key for key in _ESCALATION_KEYS if key in data]
+    if len(given) > 1:
+        raise SpecError(name, f"set one escalation rule, not {given}: a budget, a guarantee or a threshold")
+    if not given:
+        return EscalationRule("budget", DEFAULT_ESCALATION_BUDGET)
+    key = given[0]
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(name, f"{key} must be a number, got {value!r}")
+    value = float(value)
+    bounds = (0.5, 1.0) if key == "confidence_threshold" else (0.0, 1.0)
+    if not bounds[0] <= value <= bounds[1] or (key != "confidence_threshold" and value in bounds):
+        raise SpecError(name, f"{key} must lie in {'[0.5, 1]' if key == 'confidence_threshold' else '(0, 1)'}, got {value}")
+    return EscalationRule(_ESCALATION_KEYS[key], value)  # type: ignore[arg-type]
 
 
 def _featurizer_name(model: str, value: Any) -> str | None:

@@ -247,8 +247,19 @@ def status(timeout: float, as_json: bool) -> None:
             click.echo(f"cache    {model}: {c['hits']} hits, {c['misses']} misses, hit rate {c['hit_rate']}")
         for model, lat in report["latency"].items():
             click.echo(f"latency  {model}: p50 {lat['p50_ms']} ms, p95 {lat['p95_ms']} ms (last {lat['samples']} scores)")
+        for model, versions in report["traffic"].items():
+            for version, t in versions.items():
+                click.echo(f"traffic  {model} {version}: {_mix_line(t)}")
     if not all(w["alive"] for w in report["workers"].values()):
         sys.exit(1)
+
+
+def _mix_line(t: dict[str, Any]) -> str:
+    """Realized shares of the recent leads, with the card's out-of-fold value in brackets."""
+    e = t["expected"]
+    escalated = f"escalated {t['escalated']:.1%}" + (f" (card {e['escalated']:.1%})" if e else "")
+    bands = ", ".join(f"{b} {t['bands'][b]:.1%}" + (f" ({e['bands'][b]:.1%})" if e else "") for b in ("hot", "warm", "cold"))
+    return f"{escalated}; {bands} (last {t['leads']} leads)"
 
 
 @main.command("metrics")

@@ -1,6 +1,7 @@
 """The deep tier, on its own queue: explanations and escalated leads.
 
-A lead whose confidence (``max(p, 1 - p)``) is below its model's threshold is marked
+A lead whose confidence (``max(p, 1 - p)``) is below its version's escalation threshold (resolved
+at training from the spec's budget or guarantee, ``ml_core.escalation``) is marked
 ``escalated: true`` and, once per lead, version and features (``tasks/side_effects.py``), sent to
 ``deep_score``: it scores the lead again with the native scikit-learn model in full precision
 (float64, no ONNX float32 cast), explains it, and hands it to the follow-up task named by

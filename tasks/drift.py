@@ -4,7 +4,8 @@ For each model with a champion: its ``profile.json`` (``ml_core.drift``, checksu
 against the drift sample (``tasks/snapshots.py``: the last ``drift_sample_size`` leads the
 model scored, features and probability, those the champion scored only). PSI per feature and of the scores; above
 ``drift_psi_threshold`` (or a feature's share of blanks up by more than ``drift_missing_margin``) a ``model.drift`` event, and with ``drift_retrain`` a ``retrain`` of
-that model. Too little traffic (< ``drift_min_samples``) decides nothing and says so. A model that
+that model. The same goes for the realized escalation rate and band shares of that sample when
+they leave the card's values by more than ``drift_rate_margin``. Too little traffic (< ``drift_min_samples``) decides nothing and says so. A model that
 cannot be checked (a broken spec, say) gets ``{"error": ...}`` and the others are still checked.
 """
 
@@ -63,12 +64,20 @@ def check_model(registry: Registry, name: str) -> dict[str, Any]:
     encoded = encode_leads(spec, [{"id": str(i), **f} for i, (f, _) in enumerate(sample)], "ignore")
     proba = np.array([sample[i][1] for i in encoded.index], dtype=np.float64)
     result = {"version": version, "sample": len(sample), **drift.check(spec, reference, encoded.X, proba, settings.drift_psi_threshold, settings.drift_missing_margin)}
+    card_decision = registry.card(name, version).get("decision")
+    if card_decision:  # versions registered before cards held their escalation and band shares have none to compare
+        all_proba = np.array([p for _, p in sample], dtype=np.float64)
+        result.update(drift.check_rates(card_decision, all_proba, settings.drift_rate_margin))
+        result["drifted"] = result["drifted"] or bool(result["drifted_rates"])
     if result["drifted"]:
         worst = sorted(result["features"].items(), key=lambda kv: -kv[1])[:3]
         detail = f"score PSI {result['score']}, worst features {worst}, threshold {result['threshold']}"
         if result["missing_drifted"]:
             rises = {n: result["missing"][n] for n in result["missing_drifted"]}
             detail += f"; share of blanks rose beyond {result['missing_margin']}: {rises}"
+        if result.get("drifted_rates"):
+            moved = {name: result["rates"][name] for name in result["drifted_rates"]}
+            detail += f"; shares off their card values by more than {result['margin']}: {moved}"
         publish_model_event("model.drift", name, version, detail)
         if settings.drift_retrain:
             current_app.send_task(RETRAIN_TASK, args=[name], queue=settings.training_queue)

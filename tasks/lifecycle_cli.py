@@ -135,6 +135,13 @@ def report(model: str, version: str | None) -> None:
         click.echo(f"  gate {gate['name']}: {'pass' if gate['passed'] else 'FAIL'}: {gate['detail']}")
     if card.get("optimization"):
         click.echo(f"  served artifact: {card['optimization']['kind']}: {card['optimization']['reason']}")
+    if card.get("decision"):
+        e, b = card["decision"]["escalation"], card["decision"]["bands"]
+        accuracy = "n/a" if e["fast_path_accuracy"] is None else f"{e['fast_path_accuracy']:.1%}"
+        click.echo(f"  escalation ({e['rule']} {e['requested']:g}): threshold {e['threshold']:.4f}, {e['budget']:.1%} escalated, "
+                   f"alpha {e['alpha']:.1%}, fast-path accuracy {accuracy} (out of fold)")
+        lifts = ", ".join(f"{label} {row['share']:.0%} {row['lift']:.2f}x" for label, row in b["conversion"].items() if row["lift"] is not None)
+        click.echo(f"  bands by {b['by'].replace('_', '-')}: hot >= {b['hot']}, warm >= {b['warm']}; share and lift: {lifts}")
 
 
 @click.command()

@@ -2,7 +2,8 @@
 
 Every worker child on a host writes its samples to files in ``metrics_dir``; one exporter process
 per host (``leadscore metrics``, a process of the stack) serves them all at ``/metrics``, with
-cache hit and miss counters read from Redis at scrape time. prometheus_client picks its file
+cache hit and miss counters and the recent traffic's escalation rate and band shares (with the
+card's expected values, ``tasks/traffic_mix.py``) read from Redis at scrape time. prometheus_client picks its file
 backend when it is first imported, so this module sets ``PROMETHEUS_MULTIPROC_DIR`` and only then
 imports it, lazily, inside the worker child.
 """
@@ -44,6 +45,7 @@ def _instruments() -> dict[str, Any]:
         "invalid": Counter("leadscore_invalid_leads", "Leads refused by validation", ["model"]),
         "fallbacks": Counter("leadscore_fallbacks", "Leads scored by the rule-based fallback", ["model"]),
         "escalations": Counter("leadscore_escalations", "Leads below their confidence threshold", ["model"]),
+        "labels": Counter("leadscore_labels", "Scored leads by label band", ["model", "label"]),
         "latency": Histogram("leadscore_task_latency_seconds", "Time inside the worker per scoring task", ["model", "task"], buckets=_LATENCY_BUCKETS),
     }
 
@@ -61,6 +63,10 @@ def record(model: str, task: str, results: list[dict[str, Any]], seconds: float)
                 m["predictions"].labels(model, served_by).inc(n)
         if by["fallback"]:
             m["fallbacks"].labels(model).inc(by["fallback"])
+        for label in ("hot", "warm", "cold"):
+            n = sum(1 for r in scored if r.get("label") == label)
+            if n:
+                m["labels"].labels(model, label).inc(n)
         escalated = sum(1 for r in scored if r.get("escalated"))
         if escalated:
             m["escalations"].labels(model).inc(escalated)
@@ -93,10 +99,13 @@ def serve(settings: Settings) -> None:
     for stale in path.glob("*.db"):  # samples of processes from before this start
         stale.unlink()
     from prometheus_client import CollectorRegistry, start_http_server
-    from prometheus_client.core import CounterMetricFamily
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
     from prometheus_client.multiprocess import MultiProcessCollector
 
-    from tasks.status import cache_counts
+    from ml_core.registry import Registry
+    from ml_core.spec import available_models
+    from tasks.status import cache_counts, store_of
+    from tasks.traffic_mix import traffic_mix
 
     class CacheCollector:
         def collect(self):  # type: ignore[no-untyped-def]
@@ -106,7 +115,26 @@ def serve(settings: Settings) -> None:
                     family.add_metric([model, outcome], n)
             yield family
 
+    class TrafficCollector:
+        def collect(self):  # type: ignore[no-untyped-def]
+            recent_esc = GaugeMetricFamily("leadscore_recent_escalation_rate", "Share of the last scored leads escalated", labels=["model", "version"])
+            recent_band = GaugeMetricFamily("leadscore_recent_band_share", "Share of the last scored leads in each label band", labels=["model", "version", "band"])
+            card_esc = GaugeMetricFamily("leadscore_card_escalation_rate", "Share escalated out of fold, from the version's card", labels=["model", "version"])
+            card_band = GaugeMetricFamily("leadscore_card_band_share", "Band share out of fold, from the version's card", labels=["model", "version", "band"])
+            mix = traffic_mix(store_of(settings), Registry(settings.models_dir), available_models(settings.models_dir))
+            for model, versions in mix.items():
+                for version, t in versions.items():
+                    recent_esc.add_metric([model, version], t["escalated"])
+                    for band, share in t["bands"].items():
+                        recent_band.add_metric([model, version, band], share)
+                    if t["expected"]:
+                        card_esc.add_metric([model, version], t["expected"]["escalated"])
+                        for band, share in t["expected"]["bands"].items():
+                            card_band.add_metric([model, version, band], share)
+            yield from (recent_esc, recent_band, card_esc, card_band)
+
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(path))
     registry.register(CacheCollector())
+    registry.register(TrafficCollector())
     start_http_server(settings.metrics_port, addr=settings.metrics_address, registry=registry)

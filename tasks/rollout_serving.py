@@ -29,6 +29,7 @@ from ml_core.matching import ScoredPair
 from ml_core.onnx_model import OnnxScorer
 from ml_core.outcomes import subject
 from ml_core.pool import Served
+from ml_core.scoring import decision_of
 from tasks.snapshots import SHADOW_EVENT, Scored
 from tasks.worker import snapshots
 
@@ -106,7 +107,7 @@ def _shadow_event(served: Served, shadow: OnnxScorer, lead_id: str, version: str
         "schema": "1", "type": SHADOW_EVENT, "lead_id": lead_id, "model": served.spec.name,
         "champion_version": version, "champion_probability": repr(probability),
         "challenger_version": shadow.version, "challenger_probability": repr(round(p, 6)),
-        "challenger_label": served.spec.bands.label(round(p * 100.0, 2)),
-        "champion_label": served.spec.bands.label(round(probability * 100.0, 2)),
+        "challenger_label": decision_of(shadow, served.spec).label(round(p * 100.0, 2)),
+        "champion_label": decision_of(served.scorer.primary, served.spec).label(round(probability * 100.0, 2)),
         "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
     }

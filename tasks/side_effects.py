@@ -5,7 +5,8 @@ batch does, in one cache-Redis transaction and one events-Redis round trip:
 
 - a fresh model score (not a fallback one) becomes a cache entry, and the model's served version
   is published; hits and misses are counted per model;
-- the lead's id and feature values are recorded as recently active (for prewarming);
+- the lead's id and feature values are recorded as recently active (for prewarming); a scored
+  lead's latency, label and escalation join its model's recent samples (``leadscore status``);
 - events: ``lead.scored`` (worker) or ``lead.cache_hit`` (client), and ``lead.escalated``;
 - an escalated lead is sent to the deep tier. Hand-offs are deduplicated: once per lead, model
   version and feature digest within the cache TTL (ledger ``leadscore:escalation:{<model>}:<id>``),
@@ -36,6 +37,7 @@ from tasks.events import EventStreams, event_fields
 from tasks.optional_redis import OptionalRedis
 from tasks.status import stage_latency
 from tasks.recent_leads import RecentLeads
+from tasks.traffic_mix import stage_mix
 from tasks.write_behind import WriteBehind
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,7 @@ class SideEffects:
                 self.cache.stage_count(pipe, o.model, "hits")
             else:
                 stage_latency(pipe, o.model, o.result["latency_ms"])
+                stage_mix(pipe, o.model, o.result)
                 if cacheable(o.result):
                     self.cache.stage_entry(pipe, o.model, o.result["model_version"], o.digest, o.result)
                     versions[o.model] = o.result["model_version"]

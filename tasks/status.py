@@ -13,9 +13,11 @@ import numpy as np
 import redis
 from celery import Celery
 
+from ml_core.registry import Registry
 from ml_core.settings import Settings
 from tasks.cache import PredictionCache
 from tasks.optional_redis import OptionalRedis
+from tasks.traffic_mix import traffic_mix
 
 LATENCY_SAMPLES = 1000
 
@@ -30,12 +32,12 @@ def stage_latency(pipe: redis.client.Pipeline, model: str, latency_ms: float) ->
     pipe.ltrim(latency_key(model), 0, LATENCY_SAMPLES - 1)
 
 
-def _store(settings: Settings) -> OptionalRedis:
+def store_of(settings: Settings) -> OptionalRedis:
     return OptionalRedis(settings.cache_url, timeout=1.0, retry_after=0.0, role="status")
 
 
 def cache_counts(settings: Settings) -> dict[str, dict[str, int]]:
-    return PredictionCache(_store(settings), settings.cache_ttl_seconds).stats()
+    return PredictionCache(store_of(settings), settings.cache_ttl_seconds).stats()
 
 
 def queue_depths(app: Celery, queues: list[str]) -> dict[str, int | None]:
@@ -68,7 +70,7 @@ def gather(app: Celery, settings: Settings, timeout: float = 5.0) -> dict[str, A
             workers[queue] = {"alive": True, "pid": pong["pid"], "hostname": pong["hostname"], "models": pong["models"]}
         except Exception as exc:  # noqa: BLE001 - any failure means no worker proved itself on this queue
             workers[queue] = {"alive": False, "error": exc.__class__.__name__}
-    store = _store(settings)
+    store = store_of(settings)
     counts = cache_counts(settings)
     models = sorted(set(counts) | {m for w in workers.values() for m in w.get("models", {})})
     latency: dict[str, dict[str, float]] = {}
@@ -81,4 +83,5 @@ def gather(app: Celery, settings: Settings, timeout: float = 5.0) -> dict[str, A
         model: {**c, "hit_rate": round(c["hits"] / (c["hits"] + c["misses"]), 4) if c["hits"] + c["misses"] else None}
         for model, c in counts.items()
     }
-    return {"workers": workers, "queues": queue_depths(app, queues), "cache": cache, "latency": latency}
+    mix = traffic_mix(store, Registry(settings.models_dir), models)
+    return {"workers": workers, "queues": queue_depths(app, queues), "cache": cache, "latency": latency, "traffic": mix}

@@ -140,10 +140,11 @@ def test_events_tail_prints_new_events_live(worker: Path) -> None:
     assert json.loads(line)["lead_id"] == lead["id"]
 
 
-def test_escalated_lead_reaches_the_deep_tier_and_the_followup(client: ScoreClient, cache_redis: redis.Redis) -> None:
+def test_escalated_lead_reaches_the_deep_tier_and_the_followup(client: ScoreClient, cache_redis: redis.Redis, models_dir: Path) -> None:
     batch = leads(40, seed=404)
     results = predict_batch.delay(batch).get(timeout=20)
-    threshold = Registry(get_settings().models_dir).spec(MODEL).confidence_threshold
+    # the threshold training resolved from the spec's escalation budget, kept in the version's card
+    threshold = Registry(models_dir).card(MODEL, results[0]["model_version"])["decision"]["escalation"]["threshold"]
     assert all(r["escalated"] == (r["confidence"] < threshold) for r in results)
     lead = next(lead for lead, r in zip(batch, results) if r["escalated"])
     calm = next(lead for lead, r in zip(batch, results) if not r["escalated"])

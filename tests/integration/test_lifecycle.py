@@ -313,6 +313,26 @@ def test_drift_check_flags_a_moved_feature(stack: Stack, lifecycle_worker: Any) 
     assert [e["model"] for e in stack.stream("model.drift")] == [MODEL]
 
 
+def test_drift_check_flags_an_escalation_rate_leaving_its_card_value(stack: Stack, lifecycle_worker: Any) -> None:
+    # Given traffic that has turned uncertain: only leads of the kind the champion escalates
+    probe = stack.score(leads(300, 9, "probe"))
+    uncertain = [lead for lead, r in zip(leads(300, 9, "probe"), probe) if r["escalated"]]
+    assert uncertain
+    batch = [{**uncertain[i % len(uncertain)], "id": f"unsure-{i}"} for i in range(900)]
+    results = stack.score(batch)
+    assert all(r["escalated"] for r in results)
+    stack.snapshotted(batch)
+    # When the drift check runs
+    report = stack.run("leadscore.drift_check", [MODEL])[MODEL]
+    # Then the realized escalation rate of the sample is far above the card's out-of-fold budget, and flagged
+    card = stack.registry.card(MODEL, report["version"])
+    rate = report["rates"]["escalated"]
+    assert rate["expected"] == round(card["decision"]["escalation"]["budget"], 4)
+    assert rate["actual"] > rate["expected"] + report["margin"]
+    assert "escalated" in report["drifted_rates"] and report["drifted"]
+    assert "escalated" in stack.stream("model.drift")[-1]["detail"]
+
+
 def test_beat_sends_the_lifecycle_entries_to_the_running_worker(stack: Stack, lifecycle_worker: Any, tmp_path: Path) -> None:
     stack.locks.delete("leadscore:beat:lock")
     env = {**stack.env, "LEADSCORE_RETRAIN_SCHEDULE": "2", "LEADSCORE_DRIFT_SCHEDULE": "2", "LEADSCORE_BEAT_LOCK_TTL_SECONDS": "3"}

@@ -87,6 +87,37 @@ def test_an_invalid_score_lead_call_is_counted_as_an_invalid_lead(worker: Path) 
     assert invalid_count("lead_scorer") == before + 1
 
 
+def test_status_shows_the_realized_escalation_rate_and_band_shares_beside_the_card(worker: Path, models_dir: Path) -> None:
+    import redis
+
+    from tasks import app
+    from tasks.status import gather, store_of
+    from tasks.traffic_mix import mix_key, traffic_mix
+
+    settings = get_settings()
+    store = store_of(settings)
+    redis.Redis.from_url(settings.cache_url).delete(mix_key("lead_scorer"))
+    # Given 300 fresh leads scored one by one by the real worker
+    batch = [{"id": f"mix-{i}", **lead} for i, lead in enumerate(generate("lead_scorer", 300, 21).drop(columns="converted").to_dict("records"))]
+    results = [p.get(timeout=30) for p in [score_lead.delay(lead) for lead in batch]]
+    version = results[0]["model_version"]
+    # When the background writer has recorded them (bounded poll of Redis)
+    deadline = time.monotonic() + 15
+    while store.call(lambda r: r.llen(mix_key("lead_scorer"))) != len(batch) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Then status reports the share of them escalated and in each band, exactly as the results said
+    mix = gather(app, settings, timeout=5)["traffic"]["lead_scorer"][version]
+    assert mix["leads"] == len(batch)
+    assert mix["escalated"] == round(np.mean([r["escalated"] for r in results]), 4)
+    assert mix["bands"]["hot"] == round(np.mean([r["label"] == "hot" for r in results]), 4)
+    # and beside it the card's out-of-fold values, which the live shares follow (25 % budget, top 10 % hot;
+    # 300 leads: within about 3 standard errors)
+    expected = traffic_mix(store, Registry(models_dir), ["lead_scorer"])["lead_scorer"][version]["expected"]
+    assert expected["escalated"] == pytest.approx(0.25, abs=0.001)
+    assert abs(mix["escalated"] - expected["escalated"]) < 0.08
+    assert abs(mix["bands"]["hot"] - expected["bands"]["hot"]) < 0.06
+
+
 def test_predict_churn_single_and_batch_agree_and_serve_onnx(worker: Path, models_dir: Path) -> None:
     batch = engagement(30, seed=3)
     batch[4] = {**batch[4], "engagement_trend": 3}

@@ -18,7 +18,7 @@ from tests.conftest import TEST_REDIS
 from tests.integration.conftest import copy_specs
 from tests.integration.workers import client_app, closing_client_app, running_worker, worker_env
 
-RESULT_KEYS = {"lead_id", "score", "probability", "label", "confidence", "escalated", "model", "model_version", "served_by", "latency_ms"}
+RESULT_KEYS = {"lead_id", "score", "probability", "label", "confidence", "escalated", "percentile", "model", "model_version", "served_by", "latency_ms"}
 
 
 def leads(n: int, seed: int = 7) -> list[dict]:
@@ -35,6 +35,7 @@ def test_score_lead_round_trip_returns_the_documented_object(worker: Path, model
     assert 0 <= result["score"] <= 100
     assert result["label"] in {"hot", "warm", "cold"}
     assert result["confidence"] == pytest.approx(max(result["probability"], 1 - result["probability"]), abs=1e-6)
+    assert 0 <= result["percentile"] <= 100
 
 
 def test_same_lead_same_score_and_worker_matches_in_process_onnx(worker: Path, models_dir: Path) -> None:

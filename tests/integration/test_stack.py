@@ -8,6 +8,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from ml_core.registry import Registry
 from tests.conftest import TEST_REDIS
 from tests.integration.redis_server import free_port
 from tests.integration.workers import worker_env
@@ -41,18 +42,30 @@ def test_stack_starts_serves_every_queue_and_stops(redis_available: None, models
         assert json.loads(scored.stdout)["served_by"] == "onnx"
         with urllib.request.urlopen("http://127.0.0.1:55755/healthcheck", timeout=10) as response:
             assert response.status == 200
-        # status proves every queue with a real task, and reports models and breakers
-        report = run(env, "status", "--json", "--timeout", "20")
-        assert report.returncode == 0, report.stdout + report.stderr
-        health = json.loads(report.stdout)
+        # status proves every queue with a real task, and reports models, breakers and the recent
+        # traffic (recorded by the worker's background writer: polled, bounded)
+        for _ in range(10):
+            report = run(env, "status", "--json", "--timeout", "20")
+            assert report.returncode == 0, report.stdout + report.stderr
+            health = json.loads(report.stdout)
+            if health["traffic"].get("lead_scorer"):
+                break
         assert all(w["alive"] for w in health["workers"].values())
         assert health["workers"]["scoring"]["models"]["lead_scorer"]["breaker"] == "closed"
         assert set(health["queues"]) == {"scoring", "batch", "training", "deep"}
+        version = json.loads(scored.stdout)["model_version"]
+        live = health["traffic"]["lead_scorer"][version]
+        assert live["leads"] >= 1 and live["expected"]["escalated"] == Registry(models_dir).card("lead_scorer", version)["decision"]["escalation"]["budget"]
         # the host exporter serves what the worker children counted
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
             exposition = response.read().decode()
         assert 'leadscore_predictions_total{model="lead_scorer",served_by="onnx"}' in exposition
         assert "leadscore_task_latency_seconds_bucket" in exposition
+        # the recent traffic's realized escalation rate and band shares, and the card's values
+        assert f'leadscore_recent_escalation_rate{{model="lead_scorer",version="{version}"}} {live["escalated"]}' in exposition
+        assert f'leadscore_card_escalation_rate{{model="lead_scorer",version="{version}"}} {live["expected"]["escalated"]}' in exposition
+        assert f'leadscore_recent_band_share{{band="hot",model="lead_scorer",version="{version}"}} {live["bands"]["hot"]}' in exposition
+        assert "leadscore_labels_total{" in exposition
     finally:
         stopped = run(env, "stack", "stop")
     assert stopped.returncode == 0

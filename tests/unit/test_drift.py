@@ -53,3 +53,36 @@ def test_a_jump_in_a_features_share_of_blanks_is_drift() -> None:
     assert flagged["features"]["income"] < 0.1
     # a margin wider than the jump lets it pass
     assert not drift.check(spec, reference, broken, np.linspace(0, 1, 500), threshold=0.2, missing_margin=0.5)["drifted"]
+
+
+def card_decision() -> dict:
+    return {
+        "escalation": {"threshold": 0.75, "budget": 0.25},
+        "bands": {"hot": 40.0, "warm": 20.0, "shares": {"hot": 0.1, "warm": 0.3, "cold": 0.6}},
+        "quantiles": [],
+    }
+
+
+def traffic(escalated: float, hot: float, warm: float, n: int = 2000) -> np.ndarray:
+    """Scores with the given shares: escalated ones in (0.25, 0.4), hot at 0.8 (confident), warm at 0.22."""
+    rng = np.random.default_rng(0)
+    k_esc, k_hot = int(escalated * n), int(hot * n)
+    k_warm = int(warm * n) - k_esc  # the escalated ones (0.25-0.4) are warm too
+    p = np.concatenate([rng.uniform(0.26, 0.39, k_esc), np.full(k_hot, 0.8), np.full(k_warm, 0.22), np.full(n - k_esc - k_hot - k_warm, 0.05)])
+    return rng.permutation(p)
+
+
+def test_rates_on_their_card_values_are_not_drift():
+    checked = drift.check_rates(card_decision(), traffic(0.25, 0.1, 0.3), margin=0.05)
+    assert checked["drifted_rates"] == []
+    assert checked["rates"]["escalated"] == {"expected": 0.25, "actual": 0.25}
+
+
+def test_an_escalation_rate_leaving_its_card_value_is_drift():
+    # Given traffic on which the card's threshold escalates 40 % of leads instead of 25 %
+    checked = drift.check_rates(card_decision(), traffic(0.40, 0.1, 0.45), margin=0.05)
+    # Then the escalation rate (and the warm share that came with it) is flagged, hot is not
+    assert checked["rates"]["escalated"] == {"expected": 0.25, "actual": 0.4}
+    assert "escalated" in checked["drifted_rates"] and "hot" not in checked["drifted_rates"]
+    # and a margin wider than the move tolerates it
+    assert "escalated" not in drift.check_rates(card_decision(), traffic(0.40, 0.1, 0.45), margin=0.2)["drifted_rates"]

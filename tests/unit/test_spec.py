@@ -8,7 +8,7 @@ import tomllib
 import pytest
 
 from ml_core.errors import ModelNotFoundError, SpecError
-from ml_core.spec import Bands, Feature, available_models, load_spec, parse_spec
+from ml_core.spec import Bands, EscalationRule, Feature, available_models, load_spec, parse_spec
 
 from .helpers import MODEL, SPEC_FILE, categorical_spec_data, copy_spec
 
@@ -22,13 +22,14 @@ def test_lead_scorer_spec_matches_its_file(spec):
     assert [f.kind for f in spec.features] == [f["kind"] for f in raw["features"]]
     # no categoricals: one matrix column per feature
     assert spec.columns == spec.feature_names
-    assert spec.bands == Bands(hot=float(raw["bands"]["hot"]), warm=float(raw["bands"]["warm"]))
-    assert 0 <= spec.bands.warm <= spec.bands.hot <= 100
+    assert spec.bands == Bands(hot=float(raw["bands"]["hot"]), warm=float(raw["bands"]["warm"]), hot_share=0.1, warm_share=0.3)
+    assert 0 <= spec.bands.warm <= spec.bands.hot <= 100 and spec.bands.by_share
     assert spec.fallback.intercept == raw["fallback"]["intercept"]
     assert spec.fallback.weights == raw["fallback"]["weights"]
     assert set(spec.fallback.weights) == set(spec.feature_names)
     assert spec.quality_gate == raw["quality_gate"]
-    assert spec.confidence_threshold == raw["confidence_threshold"]
+    assert spec.confidence_threshold is None
+    assert spec.escalation == EscalationRule("budget", raw["escalation_budget"]) == EscalationRule("budget", 0.25)
     assert spec.metric == "roc_auc"
     assert spec.sha256 == hashlib.sha256(SPEC_FILE.read_bytes()).hexdigest()
 
@@ -79,6 +80,8 @@ def test_minimal_spec_parses():
     spec = parse_spec("m", minimal())
     assert spec.fallback.weights["channel"] == {"referral": 1.5, "ads": -0.5}
     assert spec.confidence_threshold is None
+    assert spec.escalation == EscalationRule("budget", 0.25)  # no rule stated: the default budget
+    assert not spec.bands.by_share
     assert spec.metric == "roc_auc"
 
 
@@ -231,3 +234,59 @@ def test_bands_label(score, label):
 def test_equal_bands_have_no_warm_label():
     bands = Bands(hot=50, warm=50)
     assert [bands.label(s) for s in (49.99, 50, 51)] == ["cold", "hot", "hot"]
+
+
+# ---------------------------------------------------------------- escalation rule and bands by share
+
+
+@pytest.mark.parametrize(
+    ("given", "rule"),
+    [
+        ({"escalation_budget": 0.2}, EscalationRule("budget", 0.2)),
+        ({"escalation_alpha": 0.1}, EscalationRule("alpha", 0.1)),
+        ({"confidence_threshold": 0.85}, EscalationRule("threshold", 0.85)),
+    ],
+)
+def test_one_escalation_rule(given, rule):
+    data = minimal() | given
+    assert parse_spec("m", data).escalation == rule
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        ({"escalation_budget": 0.2, "escalation_alpha": 0.1}, "set one escalation rule"),
+        ({"escalation_budget": 0.2, "confidence_threshold": 0.9}, "set one escalation rule"),
+        ({"escalation_budget": 1.0}, r"escalation_budget must lie in \(0, 1\)"),
+        ({"escalation_alpha": 0}, r"escalation_alpha must lie in \(0, 1\)"),
+        ({"escalation_alpha": "low"}, "escalation_alpha must be a number"),
+        ({"confidence_threshold": 0.3}, r"confidence_threshold must lie in \[0.5, 1\]"),
+    ],
+)
+def test_bad_escalation_rules(given, problem):
+    with pytest.raises(SpecError, match=problem):
+        parse_spec("m", minimal() | given)
+
+
+def test_bands_by_share_alone_read_the_shares_on_a_uniform_scale_for_the_rules():
+    data = minimal()
+    data["bands"] = {"hot_share": 0.1, "warm_share": 0.3}
+    bands = parse_spec("m", data).bands
+    assert bands.by_share and (bands.hot_share, bands.warm_share) == (0.1, 0.3)
+    assert (bands.hot, bands.warm) == pytest.approx((90.0, 60.0))
+
+
+@pytest.mark.parametrize(
+    ("bands", "problem"),
+    [
+        ({"hot_share": 0.1}, "need both 'hot_share' and 'warm_share'"),
+        ({"hot_share": 0.7, "warm_share": 0.3}, "hot_share \\+ warm_share < 1"),
+        ({"hot_share": 0, "warm_share": 0.3}, "0 < hot_share"),
+        ({}, "bands need hot_share and warm_share"),
+    ],
+)
+def test_bad_share_bands(bands, problem):
+    data = minimal()
+    data["bands"] = bands
+    with pytest.raises(SpecError, match=problem):
+        parse_spec("m", data)
