@@ -20,6 +20,7 @@ from scipy.special import logit
 
 from ml_core.cache_entry import feature_digest
 from ml_core.features import encode_leads
+from ml_core.lifecycle import train_and_register
 from ml_core.registry import Registry
 from ml_core.settings import Settings, get_settings
 from ml_core.synthetic import generate
@@ -191,9 +192,8 @@ def test_new_version_never_serves_the_old_versions_score_and_prewarm_refills(
         with running_worker(env, tmp_path / "v1.log", queues="scoring,batch", concurrency=1):
             assert client.score(lead)["model_version"] == "v1"
             assert poll(lambda: client.lookup(lead))["model_version"] == "v1"
-        # A new version (the same model re-registered: only its version tells the entries apart)
-        shutil.copytree(models / MODEL / "v1", models / MODEL / "v2")
-        Registry(models).set_champion(MODEL, "v2")
+        # A new version (registered for real: a copied directory would carry v1's identity and be refused)
+        assert train_and_register(Registry(models), MODEL, rows=1500, folds=3, seed=5)["version"] == "v2"
         with running_worker(env, tmp_path / "v2.log", queues="scoring,batch", concurrency=1):
             assert redis.Redis.from_url(urls["cache_url"]).exists(entry_key(MODEL, "v1", digest))
 

@@ -42,7 +42,7 @@ def test_pickled_task_message_is_refused_and_never_unpickled(worker: Path, tmp_p
     # Then the worker refuses it, stays healthy, and never ran the payload
     assert ping.delay().get(timeout=10)["pong"] is True
     assert not marker.exists()
-    assert "untrusted content" in worker.read_text()
+    assert "is not accepted (JSON only)" in worker.read_text()
 
 
 def test_password_protected_redis_broker_and_backend(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
