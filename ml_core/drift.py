@@ -34,6 +34,8 @@ from ml_core.spec import ModelSpec
 
 _FLOOR = 1e-4  # an empty bin would make ln(actual / expected) infinite
 SCORE_EDGES = [round(x, 1) for x in np.linspace(0.1, 0.9, 9)]
+PROFILE_FILE = "profile.json"
+"""The reference profile of a version, registered beside its model and checksummed in its card."""
 
 
 def profile(spec: ModelSpec, X_train: np.ndarray, holdout_proba: np.ndarray) -> dict[str, Any]:

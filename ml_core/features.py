@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from ml_core import booleans
 from ml_core.errors import InvalidLeadError, InvalidPropertyError, InvalidRecordError
@@ -133,6 +132,8 @@ def encode_frame(spec: Schema, frame: Any, ids: Sequence[str] | None = None) -> 
     Empty cells (NaN in a table) count as missing. Boolean text columns read the spellings of
     ``ml_core.booleans``, as lead files do.
     """
+    import pandas as pd  # only tables need it: a web client validating leads never loads pandas
+
     n = len(frame)
     row_ids: list[str | None] = list(ids) if ids is not None else [str(i) for i in range(n)]
     problems: dict[int, list[list[str]]] = defaultdict(list)

@@ -17,6 +17,8 @@ from ml_core.errors import ModelNotFoundError
 MODEL_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 MODEL_NAME_RULE = "a model name is 1-64 characters of a-z, 0-9 and _, starting with a letter"
 MAX_ID_LENGTH = 128
+DEFAULT_MODEL = "lead_scorer"
+"""The model a task, the client and the CLI serve when none is named."""
 
 
 def model_name(value: Any) -> str:

@@ -25,12 +25,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ml_core.errors import InvalidOutcomeError
 from ml_core.identifiers import id_problem
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FILE = "outcomes.sqlite3"
 EARLIEST_OUTCOME = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -172,6 +173,8 @@ class OutcomeStore:
         return {"outcomes": int(total), "with_features": int(with_features), "without_features": int(total - with_features), "positive": int(positive)}
 
     def training_frame(self, model: str, target: str) -> pd.DataFrame:
+        import pandas as pd  # retraining only: scoring workers record outcomes without pandas
+
         """Outcomes that have features, as a table of the snapshot's features and ``target``."""
         with self._lock:
             rows = self._db().execute(

@@ -29,8 +29,6 @@ from pathlib import Path
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import joblib
-
 from ml_core.errors import ArtifactIntegrityError, ModelNotFoundError
 from ml_core.identifiers import model_name
 from ml_core.identity import ONNX_FILE, identity, stamp
@@ -166,6 +164,8 @@ class Registry:
     def load_native(self, name: str, version: str) -> Any:
         """The native sklearn model. Unpickling runs code, so the bytes are verified first."""
         blob = self._verified(name, version, self.card(name, version), NATIVE_FILE)
+        import joblib  # explanations only: serving and clients never unpickle
+
         return joblib.load(io.BytesIO(blob))
 
     def verified_file(self, name: str, version: str, fname: str) -> bytes:
@@ -219,5 +219,7 @@ def atomic_write(path: Path, text: str) -> None:
 
 def _dump(model: Any) -> bytes:
     buffer = io.BytesIO()
+    import joblib
+
     joblib.dump(model, buffer)
     return buffer.getvalue()

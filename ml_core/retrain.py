@@ -38,7 +38,8 @@ from ml_core.outcomes import OutcomeStore
 from ml_core.registry import ONNX_FILE, Registry
 from ml_core.training import TrainedModel, fit, metric_value
 
-FULL_ONNX_FILE, PROFILE_FILE = "model.full.onnx", "profile.json"
+FULL_ONNX_FILE = "model.full.onnx"
+PROFILE_FILE = drift.PROFILE_FILE
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from ml_core.errors import ModelNotFoundError, RolloutError
-from ml_core.onnx_model import OnnxScorer
 from ml_core.registry import Registry, atomic_write
 
 CHALLENGER_FILE, HISTORY_FILE = "challenger.json", "history.jsonl"
@@ -143,6 +142,8 @@ def rollback_target(entries: list[dict[str, Any]], current: str) -> str | None:
 
 def verify_loads(registry: Registry, name: str, version: str) -> None:
     """Checksums verified and an ONNX Runtime session created: the proof a version can serve."""
+    from ml_core.onnx_model import OnnxScorer  # the lifecycle side only: web clients read rollouts without ORT
+
     artifact = registry.load(name, version)
     try:
         OnnxScorer(name, version, artifact.onnx)

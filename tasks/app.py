@@ -16,9 +16,8 @@ BATCH_TASKS = ("leadscore.predict_batch", "leadscore.prewarm_cache")
 SCORING_TASKS += ("leadscore.predict_churn", "leadscore.match_properties", "leadscore.recommend_properties", "leadscore.score_lead_profile")
 BATCH_TASKS += ("leadscore.predict_churn_batch",)
 BATCH_TASKS += ("leadscore.bulk_chunk", "leadscore.bulk_window_done", "leadscore.bulk_resume")
-TRAINING_TASKS = ("leadscore.train_model",)
 # Model lifecycle: everything that writes the models directory or the outcome store, on one queue.
-TRAINING_TASKS += ("leadscore.retrain", "leadscore.retrain_all", "leadscore.record_outcome", "leadscore.outcome_status",
+TRAINING_TASKS = ("leadscore.retrain", "leadscore.retrain_all", "leadscore.record_outcome", "leadscore.outcome_status",
                    "leadscore.set_rollout", "leadscore.set_challenger", "leadscore.promote", "leadscore.rollback", "leadscore.drift_check")
 DEEP_TASKS = ("leadscore.deep_score", "leadscore.explain_lead", "leadscore.record_handoff")
 

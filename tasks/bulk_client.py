@@ -24,10 +24,10 @@ from ml_core.lead_files import LeadChunk, chunk_leads, read_lead_file
 from ml_core.registry import Registry
 from ml_core.result_files import ResultWriter
 from ml_core.settings import Settings, get_settings
+from ml_core.identifiers import DEFAULT_MODEL
 from tasks.bulk_jobs import dispatch, finalize_if_complete, recover, resume
 from tasks.bulk_store import BulkStore, Progress
 
-DEFAULT_MODEL = "lead_scorer"
 ProgressCallback = Callable[[Progress], None]
 _CALLBACK_GRACE_SECONDS = 2.0
 _MAX_STALLS = 3

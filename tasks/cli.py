@@ -15,6 +15,7 @@ from ml_core.errors import LeadscoreError, ModelNotFoundError
 from ml_core.registry import Registry
 from ml_core.settings import get_settings
 from ml_core.spec import available_models
+from ml_core.identifiers import DEFAULT_MODEL
 from tasks.cli_params import MODEL
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -113,7 +114,7 @@ def list_models() -> None:
 @main.command()
 @click.argument("lead_json", required=False)
 @click.option("--sample", is_flag=True, help="Score a built-in sample lead.")
-@click.option("--model", default="lead_scorer", show_default=True, type=MODEL)
+@click.option("--model", default=DEFAULT_MODEL, show_default=True, type=MODEL)
 @click.option("--timeout", default=10.0, show_default=True, help="Seconds to wait for the worker.")
 def score(lead_json: str | None, sample: bool, model: str, timeout: float) -> None:
     """Score one lead through the running workers. LEAD_JSON is a JSON object, or - for stdin."""

@@ -37,14 +37,13 @@ from celery.result import AsyncResult, EagerResult
 from ml_core.cache_entry import feature_digest
 from ml_core.features import encode_leads
 from ml_core.errors import RolloutError
-from ml_core.identifiers import model_name
+from ml_core.identifiers import DEFAULT_MODEL, model_name
 from ml_core.registry import Registry
 from ml_core.rollout import Challenger, challenger
 from ml_core.settings import Settings, get_settings
 from ml_core.spec import ModelSpec
 from tasks.side_effects import Outcome, SideEffects, lead_features
 
-DEFAULT_MODEL = "lead_scorer"
 
 
 class ScoreClient:

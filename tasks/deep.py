@@ -29,12 +29,11 @@ from ml_core.features import encode_leads
 from ml_core.scoring import confidence
 from ml_core.settings import get_settings
 from ml_core.spec import ModelSpec
-from ml_core.identifiers import model_name
+from ml_core.identifiers import DEFAULT_MODEL, model_name
 from tasks.events import HANDOFF, SCHEMA_VERSION, event_fields, stream_key
 from tasks.side_effects import lead_features
 from tasks.worker import explainer_pool, model_pool, side_effects
 
-DEFAULT_MODEL = "lead_scorer"
 
 
 def explain_row(spec: ModelSpec, version: str, lead: dict[str, Any]) -> dict[str, Any]:

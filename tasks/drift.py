@@ -22,7 +22,6 @@ from ml_core import drift
 from ml_core.errors import ArtifactIntegrityError, LeadscoreError, ModelNotFoundError
 from ml_core.features import encode_leads
 from ml_core.registry import Registry
-from ml_core.retrain import PROFILE_FILE
 from ml_core.settings import get_settings
 from ml_core.spec import available_models
 from ml_core.identifiers import model_names
@@ -52,7 +51,7 @@ def check_model(registry: Registry, name: str) -> dict[str, Any]:
     settings = get_settings()
     try:
         version = registry.champion(name)
-        reference = json.loads(registry.verified_file(name, version, PROFILE_FILE))
+        reference = json.loads(registry.verified_file(name, version, drift.PROFILE_FILE))
     except ModelNotFoundError:
         return {"skipped": "no champion"}
     except ArtifactIntegrityError as exc:

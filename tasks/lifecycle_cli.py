@@ -17,6 +17,7 @@ from ml_core import rollout
 from ml_core.errors import LeadscoreError
 from ml_core.registry import Registry
 from ml_core.settings import get_settings
+from ml_core.identifiers import DEFAULT_MODEL
 from tasks.cli_params import MODEL
 
 TIMEOUT = click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the training worker.")
@@ -40,7 +41,7 @@ def _echo(data: Any) -> None:
 @click.argument("lead_id")
 @click.argument("outcome", type=click.Choice(["1", "0", "true", "false"]))
 @click.argument("occurred_at")
-@click.option("--model", default="lead_scorer", show_default=True, type=MODEL)
+@click.option("--model", default=DEFAULT_MODEL, show_default=True, type=MODEL)
 @click.option("--property", "property_id", default=None, help="The property, for a model that scores (lead, property) pairs.")
 @TIMEOUT
 def outcome(lead_id: str, outcome: str, occurred_at: str, model: str, property_id: str | None, timeout: float) -> None:

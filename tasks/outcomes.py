@@ -20,10 +20,9 @@ from ml_core.matching import scores_pairs
 from ml_core.outcomes import OutcomeStore, parse_outcome, snapshot_before, subject
 from ml_core.registry import Registry
 from ml_core.settings import get_settings
-from ml_core.identifiers import model_name
+from ml_core.identifiers import DEFAULT_MODEL, model_name
 from tasks.worker import snapshots
 
-DEFAULT_MODEL = "lead_scorer"
 
 
 @cache

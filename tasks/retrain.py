@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from celery import current_app, shared_task
 
 from ml_core.errors import LeadscoreError, RegistrationRefusedError
-from ml_core.optimize import Tolerance
 from ml_core.registry import Registry
-from ml_core.retrain import RetrainPolicy, retrain as retrain_model
 from ml_core.settings import Settings, get_settings
 from ml_core.spec import available_models
 from ml_core.identifiers import model_name
 from tasks.lease import Lease
 from tasks.worker import publish_model_event as publish
 from tasks.outcomes import outcome_store
+
+if TYPE_CHECKING:
+    from ml_core.retrain import RetrainPolicy
 
 RETRAIN_TASK = "leadscore.retrain"
 
@@ -35,6 +36,9 @@ def lease_key(model: str) -> str:
 
 
 def policy(settings: Settings) -> RetrainPolicy:
+    from ml_core.optimize import Tolerance
+    from ml_core.retrain import RetrainPolicy
+
     return RetrainPolicy(
         min_outcomes=settings.retrain_min_outcomes,
         base_rows=settings.retrain_base_rows,
@@ -64,6 +68,8 @@ def retrain(model: str) -> dict[str, Any]:
         return {"status": "skipped", "model": model, "reason": f"a retrain of {model} is already running ({lease.holder()})"}
     lease.keep_renewing()
     try:
+        from ml_core.retrain import retrain as retrain_model  # the training stack loads only where a retrain runs
+
         result = retrain_model(registry, outcome_store(), model, policy(settings))
     except RegistrationRefusedError as exc:
         publish("model.retrain_refused", model, "", "; ".join(exc.failures))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from typing import Any
 
@@ -13,14 +14,14 @@ from ml_core.cache_entry import feature_digest
 from ml_core.errors import InvalidArgumentError, InvalidRecordError, LeadscoreError
 from ml_core.scoring import score_batch, score_one_encoded
 from ml_core.settings import get_settings
-from ml_core.identifiers import model_name
+from ml_core.identifiers import DEFAULT_MODEL, model_name
 from tasks import metrics
 from tasks.deep import explain_row
 from tasks.rollout_serving import after_score, choose_scorer
 from tasks.side_effects import Outcome, lead_features
 from tasks.worker import model_pool, side_effects
 
-DEFAULT_MODEL = "lead_scorer"
+TRAINING_STACK = ("sklearn", "scipy", "pandas", "skl2onnx", "shap", "matplotlib")
 
 
 # throws=: these are expected outcomes, logged as one line rather than a traceback. Nothing
@@ -86,4 +87,8 @@ def predict_batch(leads: list[Any], model: str = DEFAULT_MODEL) -> list[dict[str
 @shared_task(name="leadscore.ping")
 def ping() -> dict[str, Any]:
     """A real task through the queue: proves a worker consumes, and reports what it serves."""
-    return {"pong": True, "hostname": socket.gethostname(), "pid": os.getpid(), "models": model_pool().loaded()}
+    return {
+        "pong": True, "hostname": socket.gethostname(), "pid": os.getpid(), "models": model_pool().loaded(),
+        # what this process carries beyond serving: loaded only where training or explanations ran
+        "training_stack": sorted(m for m in TRAINING_STACK if m in sys.modules),
+    }

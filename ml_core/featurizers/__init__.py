@@ -19,13 +19,16 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ml_core.errors import DatasetError, SpecError
 from ml_core.features import encode_frame, fields
 from ml_core.spec import ModelSpec, Schema
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Inputs = Mapping[str, Mapping[str, np.ndarray]]
 
@@ -71,6 +74,8 @@ def featurize_table(spec: ModelSpec, frame: pd.DataFrame) -> pd.DataFrame:
 
     Every row must be valid, as for any training table: a bad row stops training with its number.
     """
+    import pandas as pd  # training tables only
+
     if spec.featurizer is None or set(spec.feature_names) <= set(frame.columns):
         return frame
     featurizer = load_featurizer(spec.featurizer)

@@ -54,8 +54,11 @@ def test_password_protected_redis_broker_and_backend(redis_available: None, mode
         with running_worker(env, tmp_path / "w.log", queues="scoring", concurrency=1):
             lead = generate("lead_scorer", 1, 3).drop(columns="converted").to_dict("records")[0]
             result = client_app(env).send_task("leadscore.score_lead", args=[lead]).get(timeout=10)
+            pong = client_app(env).send_task("leadscore.ping").get(timeout=10)
     assert result["lead_id"] == lead["id"] and result["served_by"] == "onnx"
     assert password not in (tmp_path / "w.log").read_text()
+    # a scoring child that has only scored carries no training stack (scikit-learn, pandas, ...)
+    assert pong["training_stack"] == []
 
 
 def make_certificates(directory: Path) -> dict[str, Path]:

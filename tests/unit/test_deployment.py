@@ -18,10 +18,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_scheduled_task_resolves_in_the_app() -> None:
+    app.loader.import_default_modules()  # what a worker and Beat do at start: import every task module
     entries = schedule(Settings())
     assert entries
     for name, entry in entries.items():
         assert entry["task"] in app.tasks, f"beat entry {name!r} names unknown task {entry['task']!r}"
+
+
+def test_every_routed_task_exists() -> None:
+    app.loader.import_default_modules()
+    routed = set(app.conf.task_routes)
+    assert routed <= set(app.tasks), f"routes name unknown tasks {sorted(routed - set(app.tasks))}"
+    ours = {name for name in app.tasks if name.startswith("leadscore.")}
+    assert ours <= routed, f"tasks without a route {sorted(ours - routed)}"
 
 
 def test_app_accepts_json_only() -> None:

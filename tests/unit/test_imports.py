@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
 
 CODE = """
 import importlib, pkgutil, sys
@@ -40,3 +43,36 @@ def test_ml_core_imports_no_celery(tmp_path):
     proc = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert set(proc.stdout.split()) >= EXPECTED
+
+
+TRAINING_STACK = ("sklearn", "scipy", "pandas", "pyarrow", "skl2onnx", "onnx", "shap", "matplotlib", "joblib")
+IMPORTED = """
+import importlib, sys
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+print(",".join(sorted(m for m in {stack!r} if m in sys.modules)))
+"""
+
+
+def loaded_by(*modules: str) -> str:
+    code = IMPORTED.format(stack=TRAINING_STACK)
+    proc = subprocess.run([sys.executable, "-c", code, *modules], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_the_web_client_loads_no_training_stack() -> None:
+    # What a web service imports: the client, and the tasks it calls
+    assert loaded_by("tasks.client", "tasks") == ""
+    assert loaded_by("tasks.client") == ""
+
+
+def test_scoring_workers_load_no_training_stack_at_start() -> None:
+    # What a worker imports before any task runs: the app, every task module it includes, the runtime
+    from tasks import app
+
+    assert loaded_by("tasks", "tasks.worker", *app.conf.include) == ""
+
+
+def test_the_cli_loads_no_training_stack_for_help() -> None:
+    assert loaded_by("tasks.cli") == ""
