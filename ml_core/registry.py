@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import joblib
 
+from ml_core import context
 from ml_core.errors import ArtifactIntegrityError, ModelNotFoundError
 from ml_core.identifiers import model_name
 from ml_core.spec import ModelSpec, load_spec
@@ -103,6 +104,7 @@ class Registry:
             "files": {fname: hashlib.sha256(blob).hexdigest() for fname, blob in files.items()},
             "libraries": {lib: metadata.version(lib) for lib in _LIBRARIES},
             "python": platform.python_version(),
+            **context.card_entry(trained.spec),
             **(card_extra or {}),
         }
         staging = self.model_dir(name) / f".staging-{uuid.uuid4().hex}"
