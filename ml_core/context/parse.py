@@ -77,6 +77,7 @@ def _messages(value: Any, problems: list[list[str]]) -> list[Message]:
         return []
     first = max(0, len(value) - MAX_MESSAGES)
     out: list[Message] = []
+    unordered = False
     for i in range(first, len(value)):
         where = f"context.messages[{i}]"
         m = value[i]
@@ -99,7 +100,8 @@ def _messages(value: Any, problems: list[list[str]]) -> list[Message]:
         if at is None:
             problems.append([f"{where}.at", "expected an ISO-8601 time, e.g. 2026-03-01T09:30:00Z"])
             continue
-        if out and at < out[-1].at:
+        if out and at < out[-1].at and not unordered:  # the first one is enough to name
+            unordered = True
             problems.append([f"{where}.at", "earlier than the message before it (messages must be in time order)"])
         out.append(Message(sender == "lead", at, normalize(text), len(text)))
     return out
