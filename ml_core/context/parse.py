@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 MAX_MESSAGES = 200
 MAX_TEXT_CHARS = 2000
@@ -22,8 +22,7 @@ _SENDERS = ("lead", "agent")
 _MAX_NAME = 64
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):  # a tuple: a thread makes hundreds of them per lead
     by_lead: bool
     at: float
     """POSIX seconds; a time without an offset is UTC."""

@@ -10,6 +10,7 @@ urgency while "no kids" still tells the household size.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import re
@@ -42,6 +43,7 @@ class Signal:
     default: float
     negated: float | None
     hedged: float
+    boolean: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,19 +70,25 @@ class Phrases:
         """Every signal's matches in ``text`` (``ml_core.context.parse.normalize``d)."""
         words = _TOKENS.findall(text)
         found: Matches = {name: [] for name in self.signals}
-        for i, word in enumerate(words):
-            for phrase, signal, level in self.first_words.get(word, ()):
+        first = self.first_words
+        for i in [i for i, word in enumerate(words) if word in first]:
+            for phrase, signal, level in first[words[i]]:
                 end = i + len(phrase)
                 if end == i + 1 or tuple(words[i:end]) == phrase:
                     self._add(found, words, i, end, signal, level)
+        offsets: list[int] | None = None  # where each word starts, found only once a pattern matches
         for pattern, signal, level in self.patterns:
             for m in pattern.finditer(text):
-                start = len(_TOKENS.findall(text, 0, m.start()))
-                self._add(found, words, start, start + max(1, len(_TOKENS.findall(m.group()))), signal, level)
+                if offsets is None:
+                    offsets = [w.start() for w in _TOKENS.finditer(text)]
+                start = bisect.bisect_left(offsets, m.start())
+                self._add(found, words, start, max(start + 1, bisect.bisect_left(offsets, m.end())), signal, level)
         return found
 
     def _add(self, found: Matches, words: list[str], start: int, end: int, name: str, level: int) -> None:
         signal = self.signals[name]
+        if signal.boolean and found[name]:
+            return  # a boolean signal is decided by its first match that counts
         mood = self.mood(words, start, end)
         value = signal.values[level]
         if mood == "negated":
@@ -162,7 +170,7 @@ def _compile(name: str, sha256: str, data: dict[str, Any]) -> Phrases:
         if graded:
             signals[sname] = Signal(sname, tuple(float(v["value"]) for v in levels), float(raw["default"]), float(raw["negated"]), float(raw["hedged"]))
         else:
-            signals[sname] = Signal(sname, (1.0,), 0.0, None if raw.get("negatable", True) else 1.0, 1.0)
+            signals[sname] = Signal(sname, (1.0,), 0.0, None if raw.get("negatable", True) else 1.0, 1.0, boolean=True)
     negation, hedge, employment = data["negation"], data["hedge"], data["employment"]
     before = [_normalized(w) for w in negation["before"]]
     hedges = [_normalized(w) for w in hedge["words"]]
