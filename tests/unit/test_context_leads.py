@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from ml_core.context import MAX_MESSAGES, MAX_TEXT_CHARS, derive_features, encode_with_context, expand_leads, version
+from ml_core.bulk_chunk import score_chunk
 from ml_core.dataset import training_set
 from ml_core.errors import InvalidLeadError, SpecError
+from ml_core.lead_files import LeadChunk, chunk_leads
 from ml_core.onnx_model import OnnxScorer
 from ml_core.registry import Registry
 from ml_core.scoring import score_batch, score_one
@@ -187,3 +189,12 @@ def test_synthetic_conversations_train_a_model_past_the_quality_gate(spec: Model
     frame = training_frame(spec, 2500, seed=5)
     trained = train(spec, training_set(spec, frame, "synthetic conversations"), seed=5, folds=3)
     assert trained.metrics["roc_auc"] >= spec.quality_gate  # train() refuses below the gate too
+
+
+def test_bulk_chunks_score_context_leads_as_their_features(spec: ModelSpec, onnx_scorer: OnnxScorer) -> None:
+    leads = [json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("*.json"))] + [{"id": "bad", "context": []}]
+    (chunk,) = chunk_leads(leads, 100)
+    results = score_chunk(spec, onnx_scorer, LeadChunk.from_json(chunk.to_json()))  # as a chunk crosses the broker
+    assert results[-1]["error"] == "InvalidLeadError" and results[-1]["problems"][0]["field"] == "context"
+    as_features = score_batch(spec, onnx_scorer, [{"id": r["lead_id"], **r["features"]} for r in results[:-1]])
+    assert [r["probability"] for r in results[:-1]] == [r["probability"] for r in as_features]
