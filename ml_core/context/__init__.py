@@ -23,6 +23,7 @@ from ml_core.context.expand import (
     encode_with_context,
     expand_leads,
     version,
+    with_rules,
 )
 from ml_core.context.parse import MAX_MESSAGES, MAX_TEXT_CHARS
 
@@ -35,4 +36,5 @@ __all__ = [
     "encode_with_context",
     "expand_leads",
     "version",
+    "with_rules",
 ]

@@ -19,6 +19,20 @@ MAX_HOURS = 2160.0
 FULL_URGENCY_DAYS, NO_URGENCY_DAYS, FAR_URGENCY = 30, 365, 0.05
 _QUESTIONS = re.compile(r"\?+")
 
+RULES = {
+    "response_time_hours": "median hours from an agent message to the lead's next reply",
+    "message_length_avg": "mean characters per lead message",
+    "questions_asked": "question marks in the lead's messages",
+    "price_range_mentioned": "a budget given or a price phrase not negated",
+    "timeline_urgency": "the CRM timeline, else the lead's last statement about timing",
+    "location_specificity": "the most precise place the lead named",
+    "financing_mentioned": "a financing phrase not negated",
+    "family_size_mentioned": "a household size given or a household phrase",
+    "job_stability_score": "the CRM employment status, else the lead's last statement about work, plus years in role",
+    "previous_real_estate_experience": "previous transactions given, else an ownership phrase not negated",
+}
+"""Each feature's rule in a phrase, for explanations (README, "Scoring from a conversation", has them in full)."""
+
 
 def derive(conversation: Conversation, phrases: Phrases) -> dict[str, Any]:
     messages = conversation.messages

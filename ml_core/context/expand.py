@@ -48,6 +48,14 @@ def card_entry(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
+def with_rules(explanation: dict[str, Any]) -> dict[str, Any]:
+    """An explanation (``ml_core.explain``) of a context lead, each feature naming its context rule."""
+    for entry in explanation.get("top", []):
+        if entry.get("feature") in rules.RULES:
+            entry["rule"] = rules.RULES[entry["feature"]]
+    return explanation
+
+
 def derive_features(spec: ModelSpec, context: Any) -> tuple[dict[str, Any] | None, list[list[str]]]:
     """The spec's features derived from one context, or ``None`` and the context's problems."""
     phrases = phrases_of(spec)

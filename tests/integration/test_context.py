@@ -57,6 +57,10 @@ def test_a_context_lead_scores_as_its_features_and_its_snapshot_holds_them(worke
     assert json.loads(snapshot)["f"] == features
     batch = predict_batch.delay([conversation("ctx-int-2"), {"id": "ctx-int-3", **features}]).get(timeout=10)
     assert batch[0]["probability"] == batch[1]["probability"] == from_context["probability"]
+    # an explanation of a conversation names the context rule behind each feature
+    explained = score_lead.delay(conversation("ctx-int-4"), explain=True).get(timeout=30)
+    top = explained["explanation"]["top"]
+    assert top and all(entry["rule"] and entry["value"] is not None for entry in top)
 
 
 BAD = [

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ml_core.context import MAX_MESSAGES, MAX_TEXT_CHARS, derive_features, encode_with_context, expand_leads, version
+from ml_core.context import MAX_MESSAGES, MAX_TEXT_CHARS, derive_features, encode_with_context, expand_leads, version, with_rules
 from ml_core.bulk_chunk import score_chunk
 from ml_core.dataset import training_set
 from ml_core.errors import InvalidLeadError, SpecError
@@ -198,3 +198,8 @@ def test_bulk_chunks_score_context_leads_as_their_features(spec: ModelSpec, onnx
     assert results[-1]["error"] == "InvalidLeadError" and results[-1]["problems"][0]["field"] == "context"
     as_features = score_batch(spec, onnx_scorer, [{"id": r["lead_id"], **r["features"]} for r in results[:-1]])
     assert [r["probability"] for r in results[:-1]] == [r["probability"] for r in as_features]
+
+
+def test_explanations_of_a_context_lead_name_each_features_rule() -> None:
+    explanation = {"top": [{"feature": "timeline_urgency", "value": 0.1, "contribution": -0.4}], "rest": 0.0}
+    assert "last statement about timing" in with_rules(explanation)["top"][0]["rule"]
