@@ -15,6 +15,7 @@ import redis
 from ml_core.errors import InvalidLeadError
 from ml_core.settings import get_settings
 from tasks import predict_batch, score_lead
+from tasks.client import ScoreClient
 from tasks.scoring import ping
 from tasks.snapshots import snapshots_key
 
@@ -95,3 +96,17 @@ def test_malformed_contexts_get_typed_errors_the_worker_keeps_consuming_and_no_t
             if r.type(key) == b"stream":
                 assert SECRET.encode() not in repr(r.xrange(key)).encode()
     assert SECRET not in worker.read_text()
+
+
+def test_the_score_client_caches_a_conversation_by_its_derived_features(worker: Path) -> None:
+    lead = conversation("ctx-client-1")
+    with ScoreClient() as client:
+        # given a conversation scored through the client (the cache may already hold its features)
+        fresh = client.score(lead)
+        assert set(fresh["features"]) == set(client.registry.spec(MODEL).feature_names)
+        # then, once the worker's cache write lands, the same conversation is a hit without the broker
+        hit = poll(lambda: client.lookup(lead))
+        assert hit["cached"] is True and hit["probability"] == fresh["probability"]
+        # and the cache key is the derived features' digest: the feature form finds the same entry
+        twin = client.lookup({"id": "ctx-client-2", **fresh["features"]})
+        assert twin is not None and twin["probability"] == fresh["probability"]
