@@ -19,6 +19,7 @@ MAX_TEXT_CHARS = 2000
 _MAX_TIME_CHARS = 40  # longer than any ISO-8601 time: refused before it reaches the parser
 _FIELDS = ("messages", "budget", "timeline", "employment", "previous_transactions", "household_size")
 _SENDERS = ("lead", "agent")
+_MESSAGE_FIELDS = ("from", "at", "text")
 _MAX_NAME = 64
 
 
@@ -83,9 +84,10 @@ def _messages(value: Any, problems: list[list[str]]) -> list[Message]:
         if not isinstance(m, Mapping):
             problems.append([where, f"expected a JSON object, got {_json_type(m)}"])
             continue
-        extra = set(m) - {"from", "at", "text"}
-        if extra:
-            problems.append([f"{where}.{sorted(map(str, extra))[0][:_MAX_NAME]}", "unknown field"])
+        if len(m) > 3 or any(k not in _MESSAGE_FIELDS for k in m):
+            extra = sorted(map(str, set(m) - set(_MESSAGE_FIELDS)))
+            if extra:
+                problems.append([f"{where}.{extra[0][:_MAX_NAME]}", "unknown field"])
         sender, text = m.get("from"), m.get("text")
         if sender not in _SENDERS:
             problems.append([f"{where}.from", "expected \"lead\" or \"agent\""])

@@ -63,6 +63,7 @@ BAD_CONTEXTS = [
     ("household of zero", {"messages": [], "household_size": 0}, "context.household_size"),
     ("transactions not an integer", {"messages": [], "previous_transactions": 1.5}, "context.previous_transactions"),
     ("an unknown context field", {"messages": [], SECRET: 1}, f"context.{SECRET}"),
+    ("an unknown message field", {"messages": [{**message(), "note": SECRET}]}, "context.messages[0].note"),
 ]
 
 
