@@ -11,6 +11,7 @@ import numpy as np
 from ml_core.context import derive as rules
 from ml_core.context import phrases as phrase_files
 from ml_core.context.parse import MAX_MESSAGES, MAX_TEXT_CHARS, parse_context
+from ml_core.errors import SpecError
 from ml_core.features import Encoded, LeadError, encode_leads
 from ml_core.identifiers import id_problem
 from ml_core.spec import ModelSpec
@@ -62,7 +63,11 @@ def derive_features(spec: ModelSpec, context: Any) -> tuple[dict[str, Any] | Non
     conversation, problems = parse_context(context, phrases.employment)
     if conversation is None:
         return None, problems
-    return rules.derive(conversation, phrases), []
+    derived = rules.derive(conversation, phrases)
+    missing = [name for name in spec.feature_names if name not in derived]
+    if missing:  # a spec error, not the lead's: its [context] cannot serve these features
+        raise SpecError(spec.name, f"[context] derives no {missing}; it derives {sorted(derived)}")
+    return {name: derived[name] for name in spec.feature_names}, []
 
 
 def expand_leads(

@@ -204,3 +204,9 @@ def test_bulk_chunks_score_context_leads_as_their_features(spec: ModelSpec, onnx
 def test_explanations_of_a_context_lead_name_each_features_rule() -> None:
     explanation = {"top": [{"feature": "timeline_urgency", "value": 0.1, "contribution": -0.4}], "rest": 0.0}
     assert "last statement about timing" in with_rules(explanation)["top"][0]["rule"]
+
+
+def test_a_context_spec_with_a_feature_the_featurizer_cannot_derive_is_a_spec_error(spec: ModelSpec, cat_spec: ModelSpec) -> None:
+    assert spec.context is not None
+    with pytest.raises(SpecError, match="derives no"):
+        expand_leads(replace(cat_spec, context=spec.context), [context_lead()])
