@@ -96,8 +96,9 @@ def _urgency(conversation: Conversation, phrases: Phrases, found: Matches) -> fl
     lead's last statement about timing, else the signal's default."""
     signal = phrases.signals["timeline_urgency"]
     if conversation.timeline_date is not None and conversation.messages:
-        last = conversation.messages[-1].at
-        days = (conversation.timeline_date - datetime.fromtimestamp(last, timezone.utc).date()).days
+        target = conversation.timeline_date
+        # whole UTC days from the last message's day: POSIX arithmetic, valid for any year a time can name
+        days = int(datetime(target.year, target.month, target.day, tzinfo=timezone.utc).timestamp() // 86400) - int(conversation.messages[-1].at // 86400)
         if days <= FULL_URGENCY_DAYS:
             return 1.0
         share = min(1.0, (days - FULL_URGENCY_DAYS) / (NO_URGENCY_DAYS - FULL_URGENCY_DAYS))

@@ -87,6 +87,9 @@ def test_a_timeline_date_is_measured_from_the_last_message_not_the_clock(spec: M
     assert derived(spec, "Hi.", timeline="2027-06-01")["timeline_urgency"] == pytest.approx(0.05)
     middle = derived(spec, "Hi.", timeline="2026-09-01")["timeline_urgency"]
     assert 0.05 < middle < 1.0
+    # a time at the edge of the calendar is measured too, not an overflow
+    edge = {"messages": [{"from": "lead", "at": "0001-01-01T00:00:00+01:00", "text": "hi"}], "timeline": "9999-12-31"}
+    assert derive_features(spec, edge)[0]["timeline_urgency"] == pytest.approx(0.05)  # type: ignore[index]
     # the CRM's timeline wins over what the lead said
     assert derived(spec, "No rush.", timeline="within 3 months")["timeline_urgency"] == 0.7
 
