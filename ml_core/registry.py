@@ -29,6 +29,7 @@ from pathlib import Path
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ml_core import context
 from ml_core.errors import ArtifactIntegrityError, ModelNotFoundError
 from ml_core.identifiers import model_name
 from ml_core.identity import ONNX_FILE, identity, stamp
@@ -122,6 +123,7 @@ class Registry:
             "data": trained.data,
             "libraries": {lib: metadata.version(lib) for lib in _LIBRARIES},
             "python": platform.python_version(),
+            **context.card_entry(trained.spec),
             **(card_extra or {}),
         }
         self.model_dir(name).mkdir(parents=True, exist_ok=True)

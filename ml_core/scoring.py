@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from ml_core.context import encode_with_context
 from ml_core.decision import DEFAULT_CONFIDENCE_THRESHOLD, Decision
 from ml_core.errors import InvalidBatchError
 from ml_core.escalation import confidence
-from ml_core.features import Encoded, encode_leads
+from ml_core.features import Encoded
 from ml_core.spec import ModelSpec
 
 
@@ -60,12 +61,15 @@ def score_one_encoded(
     unknown_fields: Literal["reject", "ignore"] = "reject",
     default_confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """``score_one``, also returning the lead's encoded float32 row (what the prediction cache keys on)."""
+    """``score_one``, also returning the lead's encoded float32 row (what the prediction cache keys on).
+
+    A lead may come as a conversation (``ml_core.context``): its result then carries the derived
+    ``features``, and the row is theirs."""
     started = time.perf_counter()
-    encoded = encode_leads(spec, [lead], unknown_fields)
+    encoded, derived = encode_with_context(spec, [lead], unknown_fields)
     if encoded.errors:
         raise encoded.errors[0].to_exception()
-    return score_encoded(spec, scorer, encoded, default_confidence_threshold, started)[0], encoded.X[0]
+    return score_encoded(spec, scorer, encoded, default_confidence_threshold, started, derived)[0], encoded.X[0]
 
 
 def score_batch(
@@ -83,7 +87,8 @@ def score_batch(
         raise InvalidBatchError("leads must be a JSON array")
     if max_batch_size is not None and len(leads) > max_batch_size:
         raise InvalidBatchError(f"{len(leads)} leads exceed max_batch_size={max_batch_size}; use bulk scoring")
-    return score_encoded(spec, scorer, encode_leads(spec, leads, unknown_fields), default_confidence_threshold, started)
+    encoded, derived = encode_with_context(spec, leads, unknown_fields)
+    return score_encoded(spec, scorer, encoded, default_confidence_threshold, started, derived)
 
 
 def score_encoded(
@@ -92,8 +97,10 @@ def score_encoded(
     encoded: Encoded,
     default_confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
     started: float | None = None,
+    derived: Mapping[int, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """One result per input lead of ``encoded``: a score, or the lead's validation error."""
+    """One result per input lead of ``encoded``: a score, or the lead's validation error.
+    ``derived``: features derived from a lead's conversation, by input index, echoed as ``features``."""
     started = time.perf_counter() if started is None else started
     results: list[dict[str, Any]] = [{} for _ in range(encoded.n_input)]
     for error in encoded.errors:
@@ -126,4 +133,6 @@ def score_encoded(
                 **({"percentile": float(percentiles[k])} if percentiles is not None else {}),
                 **common,
             }
+            if derived and i in derived:
+                results[i]["features"] = derived[i]
     return results

@@ -130,6 +130,18 @@ class Fallback:
 
 
 @dataclass(frozen=True)
+class ContextInput:
+    """A spec's ``[context]`` table: its leads may come as a conversation (``ml_core.context``)."""
+
+    phrases: str
+    """The phrase file: beside the spec if one is there, else the one shipped in ``ml_core.context``."""
+    directory: str | None
+    """The spec's directory (None for a spec parsed from data)."""
+    direct_features: Literal["refuse", "override"] = "refuse"
+    """A lead with both a context and features: ``refuse`` it, or let the given features ``override``."""
+
+
+@dataclass(frozen=True)
 class ModelSpec(Schema):
     """A model: its features (the schema), target, metric and gate, bands and rule-based fallback.
 
@@ -147,6 +159,7 @@ class ModelSpec(Schema):
     escalation: EscalationRule = EscalationRule("budget", DEFAULT_ESCALATION_BUDGET)
     featurizer: str | None = None
     """``ml_core.featurizers.<name>`` derives the features from raw inputs; None: the request is the features."""
+    context: ContextInput | None = None
 
 
 def spec_path(models_dir: Path, name: str) -> Path:
@@ -166,18 +179,18 @@ def load_spec(models_dir: Path, name: str) -> ModelSpec:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SpecError(name, f"not valid TOML: {exc}") from None
-    return parse_spec(name, data, hashlib.sha256(raw).hexdigest())
+    return parse_spec(name, data, hashlib.sha256(raw).hexdigest(), directory=path.parent)
 
 
-def parse_spec(name: str, data: dict[str, Any], sha256: str = "") -> ModelSpec:
+def parse_spec(name: str, data: dict[str, Any], sha256: str = "", directory: Path | None = None) -> ModelSpec:
     """A spec from its parsed TOML. Anything malformed raises ``SpecError`` naming the problem."""
     try:
-        return _parse_spec(name, data, sha256)
+        return _parse_spec(name, data, sha256, directory)
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise SpecError(name, f"malformed value ({exc.__class__.__name__}: {exc})") from None
 
 
-def _parse_spec(name: str, data: dict[str, Any], sha256: str) -> ModelSpec:
+def _parse_spec(name: str, data: dict[str, Any], sha256: str, directory: Path | None) -> ModelSpec:
     def need(key: str, where: dict[str, Any] = data) -> Any:
         if key not in where:
             raise SpecError(name, f"missing key {key!r}")
@@ -209,6 +222,7 @@ def _parse_spec(name: str, data: dict[str, Any], sha256: str) -> ModelSpec:
         sha256=sha256,
         featurizer=_featurizer_name(name, data.get("featurizer")),
         escalation=_parse_escalation(name, data),
+        context=_context(name, data.get("context"), directory),
     )
 
 
@@ -254,6 +268,18 @@ def _parse_escalation(name: str, data: dict[str, Any]) -> EscalationRule:
     if not bounds[0] <= value <= bounds[1] or (key != "confidence_threshold" and value in bounds):
         raise SpecError(name, f"{key} must lie in {'[0.5, 1]' if key == 'confidence_threshold' else '(0, 1)'}, got {value}")
     return EscalationRule(_ESCALATION_KEYS[key], value)  # type: ignore[arg-type]
+
+
+
+def _context(model: str, raw: Any, directory: Path | None) -> ContextInput | None:
+    if raw is None:
+        return None
+    phrases, direct = raw.get("phrases"), raw.get("direct_features", "refuse")
+    if not isinstance(phrases, str) or not phrases.endswith(".toml") or Path(phrases).name != phrases:
+        raise SpecError(model, f"[context] phrases must be a .toml file name, got {phrases!r}")
+    if direct not in ("refuse", "override"):
+        raise SpecError(model, f"[context] direct_features must be 'refuse' or 'override', got {direct!r}")
+    return ContextInput(phrases=phrases, directory=None if directory is None else str(directory), direct_features=direct)
 
 
 def _featurizer_name(model: str, value: Any) -> str | None:

@@ -35,7 +35,7 @@ from celery.exceptions import TimeoutError as ResultTimeout
 from celery.result import AsyncResult, EagerResult
 
 from ml_core.cache_entry import feature_digest
-from ml_core.features import encode_leads
+from ml_core.context import encode_with_context
 from ml_core.errors import RolloutError
 from ml_core.identifiers import DEFAULT_MODEL, model_name
 from ml_core.registry import Registry
@@ -65,9 +65,10 @@ class ScoreClient:
         """``lookup``, and the lead's feature digest (a miss's result is remembered under it)."""
         started = time.perf_counter()
         spec = self._spec(model)
-        encoded = encode_leads(spec, [lead], self.settings.unknown_fields)
+        encoded, derived = encode_with_context(spec, [lead], self.settings.unknown_fields)
         if encoded.errors:
             raise encoded.errors[0].to_exception()
+        lead = {"id": lead["id"], **derived[0]} if derived else lead  # a conversation: what was derived
         digest = feature_digest(spec.sha256, encoded.X[0])
         if self._in_canary(model, encoded.ids[0]):  # the cache holds champion scores only
             self.effects.submit(Outcome("miss", model, digest))

@@ -25,7 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ml_core.errors import LeadscoreError
-from ml_core.features import encode_leads
+from ml_core.context import encode_with_context, with_rules
 from ml_core.scoring import confidence
 from ml_core.settings import get_settings
 from ml_core.spec import ModelSpec
@@ -39,11 +39,12 @@ from tasks.worker import explainer_pool, model_pool, side_effects
 def explain_row(spec: ModelSpec, version: str, lead: dict[str, Any]) -> dict[str, Any]:
     """The top-k explanation of one lead by ``version``'s native model (raises ``LeadscoreError``)."""
     settings = get_settings()
-    encoded = encode_leads(spec, [lead], settings.unknown_fields, dtype=np.float64)
+    encoded, derived = encode_with_context(spec, [lead], settings.unknown_fields, dtype=np.float64)
     if encoded.errors:
         raise encoded.errors[0].to_exception()
     explanation = explainer_pool().get(spec.name, version).explain(encoded.X)[0]
-    return explanation.to_json(spec, encoded.X[0], settings.explain_top_k)
+    out = explanation.to_json(spec, encoded.X[0], settings.explain_top_k)
+    return with_rules(out) if derived else out
 
 
 @shared_task(name="leadscore.explain_lead", acks_late=True, throws=(LeadscoreError,))

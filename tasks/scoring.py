@@ -54,7 +54,7 @@ def score_lead(lead: dict[str, Any], model: str = DEFAULT_MODEL, explain: bool =
         raise
     metrics.record(model, "score_lead", [result], time.perf_counter() - started)
     digest = feature_digest(served.spec.sha256, row)
-    features = lead_features(served.spec, lead)
+    features = lead_features(served.spec, result.get("features", lead))  # a conversation: what was derived from it
     after_score(served, result, row, features)
     side_effects().submit(Outcome("scored", model, digest, dict(result), features))
     if explain:

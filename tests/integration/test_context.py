@@ -1,0 +1,112 @@
+"""Context leads through a real broker and prefork worker: same score as the feature form, derived
+features snapshotted, malformed contexts refused while the worker keeps consuming, no text leaked."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import redis
+
+from ml_core.errors import InvalidLeadError
+from ml_core.settings import get_settings
+from tasks import predict_batch, score_lead
+from tasks.client import ScoreClient
+from tasks.scoring import ping
+from tasks.snapshots import snapshots_key
+
+T = TypeVar("T")
+MODEL = "lead_scorer"
+SECRET = "Quixotic-5519"  # stands for what a lead wrote
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "lead_scorer" / "conversations"
+
+
+def poll(probe: Callable[[], T | None], timeout: float = 15.0) -> T:
+    """Bounded poll: ``probe()`` until it returns something, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"nothing after {timeout}s")
+
+
+def conversation(lead_id: str) -> dict[str, Any]:
+    lead = json.loads((EXAMPLES / "hot.json").read_text())
+    lead["id"] = lead_id
+    lead["context"]["messages"][1]["text"] += f" I'm {SECRET}."
+    return lead
+
+
+def test_a_context_lead_scores_as_its_features_and_its_snapshot_holds_them(worker: Path) -> None:
+    # given a conversation, scored by the worker
+    from_context = score_lead.delay(conversation("ctx-int-1")).get(timeout=10)
+    features = from_context["features"]
+    # when the same lead is sent as the features the worker derived
+    from_features = score_lead.delay({"id": "ctx-int-1", **features}).get(timeout=10)
+    # then both give the same result, and the snapshot outcomes train on is those features
+    for key in ("lead_id", "score", "probability", "label", "confidence", "escalated", "model_version"):
+        assert from_context[key] == from_features[key], key
+    settings = get_settings()
+    store = redis.Redis.from_url(settings.snapshots_url or settings.lock_url)
+    snapshot = poll(lambda: store.lindex(snapshots_key(MODEL, "ctx-int-1"), -1))
+    assert json.loads(snapshot)["f"] == features
+    batch = predict_batch.delay([conversation("ctx-int-2"), {"id": "ctx-int-3", **features}]).get(timeout=10)
+    assert batch[0]["probability"] == batch[1]["probability"] == from_context["probability"]
+    # an explanation of a conversation names the context rule behind each feature
+    explained = score_lead.delay(conversation("ctx-int-4"), explain=True).get(timeout=30)
+    top = explained["explanation"]["top"]
+    assert top and all(entry["rule"] and entry["value"] is not None for entry in top)
+
+
+BAD = [
+    ({"messages": "hello " + SECRET}, "context.messages"),
+    ({"messages": [{"from": "lead", "at": f"{SECRET} o'clock", "text": SECRET}]}, "context.messages[0].at"),
+    (
+        {"messages": [{"from": "lead", "at": "2026-03-02T10:00:00Z", "text": SECRET}, {"from": "agent", "at": "2026-03-01T10:00:00Z", "text": SECRET}]},
+        "context.messages[1].at",
+    ),
+    ({"messages": [{"from": "lead", "at": "2026-03-02T10:00:00Z", "text": SECRET + "\ud800"}]}, "context.messages[0].text"),
+    (SECRET, "context"),
+]
+
+
+def test_malformed_contexts_get_typed_errors_the_worker_keeps_consuming_and_no_text_leaks(worker: Path) -> None:
+    for context, part in BAD:
+        with pytest.raises(InvalidLeadError) as caught:
+            score_lead.delay({"id": "ctx-bad", "context": context}).get(timeout=10)
+        assert caught.value.lead_id == "ctx-bad" and part in caught.value.fields
+        assert SECRET not in str(caught.value)
+        assert ping.delay().get(timeout=10)["pong"] is True
+    big = conversation("ctx-big")
+    big["context"]["messages"] = [{"from": "lead", "at": f"2026-03-02T{h:02d}:00:00Z", "text": SECRET * 10_000} for h in range(24)]
+    assert score_lead.delay(big).get(timeout=10)["features"]["message_length_avg"] == 2000
+    # no Redis key name, stream entry or worker log line carries what a lead wrote
+    settings = get_settings()
+    for url in {settings.cache_url, settings.events_url or settings.cache_url, settings.snapshots_url or settings.lock_url}:
+        r = redis.Redis.from_url(url)
+        keys = list(r.scan_iter(count=1000))
+        assert not [k for k in keys if SECRET.encode() in k]
+        for key in keys:
+            if r.type(key) == b"stream":
+                assert SECRET.encode() not in repr(r.xrange(key)).encode()
+    assert SECRET not in worker.read_text()
+
+
+def test_the_score_client_caches_a_conversation_by_its_derived_features(worker: Path) -> None:
+    lead = conversation("ctx-client-1")
+    with ScoreClient() as client:
+        # given a conversation scored through the client (the cache may already hold its features)
+        fresh = client.score(lead)
+        assert set(fresh["features"]) == set(client.registry.spec(MODEL).feature_names)
+        # then, once the worker's cache write lands, the same conversation is a hit without the broker
+        hit = poll(lambda: client.lookup(lead))
+        assert hit["cached"] is True and hit["probability"] == fresh["probability"]
+        # and the cache key is the derived features' digest: the feature form finds the same entry
+        twin = client.lookup({"id": "ctx-client-2", **fresh["features"]})
+        assert twin is not None and twin["probability"] == fresh["probability"]
