@@ -50,13 +50,15 @@ class LeadscoreError(Exception):
 
 
 class InvalidRecordError(LeadscoreError):
-    """A record failed validation. ``problems`` is a list of ``[field, problem]`` pairs: the first
-    ``MAX_PROBLEMS`` of them; ``total`` counts them all."""
+    """A record failed validation. ``problems`` is a list of ``{"field", "problem"}`` objects, the
+    shape batch and bulk results use too: the first ``MAX_PROBLEMS`` of them; ``total`` counts them
+    all. ``[field, problem]`` pairs are accepted as input."""
 
     entity = "record"
 
-    def __init__(self, record_id: str | None, problems: list[list[str]], total: int | None = None) -> None:
-        kept = [[capped(str(f), 200), capped(str(p), 200)] for f, p in problems[:MAX_PROBLEMS]]
+    def __init__(self, record_id: str | None, problems: list[list[str]] | list[dict[str, str]], total: int | None = None) -> None:
+        pairs = [(p["field"], p["problem"]) if isinstance(p, dict) else (p[0], p[1]) for p in problems]
+        kept = [{"field": capped(str(f), 200), "problem": capped(str(p), 200)} for f, p in pairs[:MAX_PROBLEMS]]
         total = max(total or 0, len(problems))
         super().__init__(record_id, kept, total)
         self.record_id = record_id
@@ -64,13 +66,13 @@ class InvalidRecordError(LeadscoreError):
         self.total = total
 
     def __str__(self) -> str:
-        detail = "; ".join(f"{field}: {problem}" for field, problem in self.problems)
+        detail = "; ".join(f"{p['field']}: {p['problem']}" for p in self.problems)
         more = self.total - len(self.problems)
         return f"{self.entity} {self.record_id!r} is invalid: {detail}" + (f"; and {more:,} more problems" if more > 0 else "")
 
     @property
     def fields(self) -> list[str]:
-        return [field for field, _ in self.problems]
+        return [p["field"] for p in self.problems]
 
 
 class InvalidLeadError(InvalidRecordError):

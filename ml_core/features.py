@@ -55,7 +55,7 @@ class LeadError:
         return {
             f"{self.entity}_id": self.lead_id,
             "error": _ERRORS[self.entity].__name__,
-            "problems": [{"field": f, "problem": p} for f, p in exc.problems],
+            "problems": exc.problems,
             "message": str(exc),
         }
 

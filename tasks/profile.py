@@ -38,7 +38,7 @@ def score_lead_profile(lead: dict[str, Any], properties: list[Any] | None = None
         lead, [pool.get(name).spec for name in LEAD_MODELS], nested=(PREFERENCES,), unknown_fields=get_settings().unknown_fields
     )
     scores: dict[str, Any] = {}
-    problems: list[list[str]] = []
+    problems: list[dict[str, str]] = []
     for name in LEAD_MODELS:
         try:
             scores[name] = score_lead(views[name], model=name)

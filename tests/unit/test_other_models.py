@@ -102,7 +102,7 @@ def test_a_profile_lead_gives_each_model_its_own_fields() -> None:
     assert views["churn_predictor"] == {"id": 7, "response_time_hours": 2.0, "engagement_trend": -0.2}
     with pytest.raises(InvalidLeadError) as caught:
         split_lead({**lead, "ssn": "x"}, specs, nested=("preferences",))
-    assert caught.value.problems == [["ssn", "unknown field"]]
+    assert caught.value.problems == [{"field": "ssn", "problem": "unknown field"}]
     assert split_lead({**lead, "ssn": "x"}, specs, unknown_fields="ignore")[1]["lead_scorer"]["id"] == 7
     with pytest.raises(InvalidLeadError, match="expected a JSON object"):
         split_lead(["not", "a", "lead"], specs)
