@@ -94,6 +94,7 @@ class Registry:
             "columns": list(trained.spec.columns),
             "metrics": trained.metrics,
             "cross_validation": trained.cross_validation,
+            "selection": trained.selection,
             "data": trained.data,
             "files": {fname: hashlib.sha256(blob).hexdigest() for fname, blob in files.items()},
             "libraries": {lib: metadata.version(lib) for lib in _LIBRARIES},

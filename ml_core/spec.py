@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ml_core.errors import ModelNotFoundError, SpecError
+from ml_core.ranking import METRICS
 
 Kind = Literal["numeric", "integer", "boolean", "categorical", "tags"]
 _KINDS = ("numeric", "integer", "boolean", "categorical", "tags")
@@ -156,7 +157,7 @@ def _parse_spec(name: str, data: dict[str, Any], sha256: str) -> ModelSpec:
         description=str(data.get("description", "")),
         target=need("target"),
         features=features,
-        metric=str(data.get("metric", "roc_auc")),
+        metric=_metric_name(name, data.get("metric", "roc_auc")),
         quality_gate=float(need("quality_gate")),
         bands=Bands(hot=hot, warm=warm),
         fallback=Fallback(intercept=float(fb.get("intercept", 0.0)), weights=weights),
@@ -164,6 +165,12 @@ def _parse_spec(name: str, data: dict[str, Any], sha256: str) -> ModelSpec:
         sha256=sha256,
         featurizer=_featurizer_name(name, data.get("featurizer")),
     )
+
+
+def _metric_name(model: str, value: Any) -> str:
+    if value not in METRICS:
+        raise SpecError(model, f"metric {value!r} is not one of {', '.join(METRICS)}")
+    return str(value)
 
 
 def _featurizer_name(model: str, value: Any) -> str | None:
