@@ -44,21 +44,25 @@ SIMPLICITY = ("logistic_regression", "gradient_boosting", "blend", "mlp")
 DEFAULT_FAMILIES = ("logistic_regression", "gradient_boosting", "blend")
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
 BOOSTER_GRID = {
-    "learning_rate": (0.03, 0.06, 0.1),
+    "learning_rate": (0.05, 0.1),
     "max_leaf_nodes": (4, 8, 16, 31),
     "min_samples_leaf": (20, 50, 100),
     "l2_regularization": (0.0, 1.0, 10.0),
 }
-BOOSTER_FIRST = {"learning_rate": 0.06, "max_leaf_nodes": 8, "min_samples_leaf": 50, "l2_regularization": 1.0}
+BOOSTER_FIRST = {"learning_rate": 0.05, "max_leaf_nodes": 8, "min_samples_leaf": 50, "l2_regularization": 1.0}
 """Tried first whatever the budget: small trees, a moderate rate, some L2 (sane on small noisy tables)."""
 MAX_ITER, PATIENCE = 500, 20
-MAX_CONFIGS = 8
-# Seconds per (row x column) of one early-stopped booster fit on one thread, measured on this
-# 2-core machine (2.2e-6 at 6,000 x 85, 3.9e-6 at 100,000 x 20), and the least a fit costs. A cost
-# model rather than a clock, so the settings tried, hence the model, depend only on the data,
-# the seed and the budget, never on how busy the machine is.
-BOOSTER_SECONDS_PER_CELL = 3e-6
-BOOSTER_MIN_SECONDS = 0.1
+MAX_CONFIGS = 6
+# Cost model of one booster fit, from a probe fit of ``BOOSTER_FIRST`` on the rows at hand: per
+# iteration a fixed cost plus a cost per (row x column), measured on one thread of this 2-core
+# machine (1,000 x 22: 0.8 ms; 3,000 x 85: 2.7 ms; 75,000 x 20: 15 ms), times 1.5 because other
+# settings may run longer. Iterations counted rather than time measured: the settings tried, hence
+# the model, depend only on the data, the seed and the budget, never on how busy the machine is.
+SECONDS_PER_ITERATION = 6e-4
+SECONDS_PER_CELL_ITERATION = 1e-8
+FIXED_SECONDS_PER_FIT = 0.05
+BOOSTER_SHARE = 0.4
+"""Of the time budget, the share the booster's search is sized to."""
 
 
 @dataclass(frozen=True)
@@ -68,20 +72,26 @@ class Plan:
     seed: int
     configs: int
     """Booster settings tried per build (the first is ``BOOSTER_FIRST``)."""
+    probe_iterations: int = 0
+    """Iterations early stopping let the probe fit run (what the cost model scales with)."""
 
     def describe(self) -> str:
-        return f"C from {len(C_GRID)} values by inner 3-fold log loss; {self.configs} booster setting(s) with early stopping"
+        return (f"C from {len(C_GRID)} values by inner 3-fold log loss; {self.configs} booster setting(s) "
+                f"with early stopping (probe: {self.probe_iterations} iterations)")
 
 
-def plan(rows: int, columns: int, builds: int, time_budget: float, seed: int) -> Plan:
+def plan(X: np.ndarray, y: np.ndarray, builds: int, time_budget: float, seed: int) -> Plan:
     """Booster settings to try per build so ``builds`` builds fit ``time_budget`` seconds (1 to ``MAX_CONFIGS``).
 
-    Half the budget goes to the booster's search (each setting fits on 75% of the rows, then one
-    refit on all of them); the rest is left for the linear model, the blend's refit and export.
+    ``BOOSTER_SHARE`` of the budget goes to the booster's search (each setting fits on 75% of the
+    rows, then one refit on all of them); the rest is left for the linear model, the refits, the
+    export and a machine busier than the one the cost model was measured on.
     """
-    per_fit = max(rows * columns * BOOSTER_SECONDS_PER_CELL, BOOSTER_MIN_SECONDS)
-    affordable = (0.5 * time_budget / builds / per_fit - 1.0) / 0.75
-    return Plan(seed=seed, configs=int(np.clip(np.floor(affordable), 1, MAX_CONFIGS)))
+    iterations = _fit_setting(BOOSTER_FIRST, *train_test_split(X, y, test_size=0.25, stratify=y, random_state=seed), seed)[2]
+    rows, columns = X.shape
+    per_fit = 1.5 * iterations * (SECONDS_PER_ITERATION + 0.75 * rows * columns * SECONDS_PER_CELL_ITERATION) + FIXED_SECONDS_PER_FIT
+    affordable = (BOOSTER_SHARE * time_budget / builds / per_fit - 1.0) / 0.75
+    return Plan(seed=seed, configs=int(np.clip(np.floor(affordable), 1, MAX_CONFIGS)), probe_iterations=iterations)
 
 
 def build(family: str, X: np.ndarray, y: np.ndarray, plan: Plan) -> Any:
@@ -110,18 +120,19 @@ def tuned_linear(X: np.ndarray, y: np.ndarray, plan: Plan) -> Pipeline:
 
 
 def tuned_booster(X: np.ndarray, y: np.ndarray, plan: Plan) -> HistGradientBoostingClassifier:
-    X_in, X_val, y_in, y_val = train_test_split(X, y, test_size=0.25, stratify=y, random_state=plan.seed)
-    best: tuple[float, dict[str, Any], int] | None = None
-    for params in booster_settings(plan):
-        model = HistGradientBoostingClassifier(
-            **params, max_iter=MAX_ITER, early_stopping=True, n_iter_no_change=PATIENCE, scoring="loss", random_state=plan.seed
-        ).fit(X_in, y_in, X_val=X_val, y_val=y_val)
-        loss = log_loss(y_val, model.predict_proba(X_val)[:, 1], labels=[0, 1])
-        if best is None or loss < best[0]:
-            best = (loss, params, int(model.n_iter_))
-    assert best is not None
-    _, params, iterations = best
+    split = train_test_split(X, y, test_size=0.25, stratify=y, random_state=plan.seed)
+    _, params, iterations = min((_fit_setting(params, *split, plan.seed) for params in booster_settings(plan)), key=lambda t: t[0])
     return HistGradientBoostingClassifier(**params, max_iter=iterations, early_stopping=False, random_state=plan.seed).fit(X, y)
+
+
+def _fit_setting(
+    params: dict[str, Any], X_in: np.ndarray, X_val: np.ndarray, y_in: np.ndarray, y_val: np.ndarray, seed: int
+) -> tuple[float, dict[str, Any], int]:
+    """Validation log loss of a setting fitted with early stopping on (X_val, y_val), and its iterations."""
+    model = HistGradientBoostingClassifier(
+        **params, max_iter=MAX_ITER, early_stopping=True, n_iter_no_change=PATIENCE, scoring="loss", random_state=seed
+    ).fit(X_in, y_in, X_val=X_val, y_val=y_val)
+    return float(log_loss(y_val, model.predict_proba(X_val)[:, 1], labels=[0, 1])), params, int(model.n_iter_)
 
 
 def booster_settings(plan: Plan) -> list[dict[str, Any]]:

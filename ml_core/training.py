@@ -38,14 +38,14 @@ Progress = Callable[[str], None]
 
 def repeats_for(rows: int) -> int:
     """Repeats of the K-fold by table size: a stable estimate where it is cheap and needed most."""
-    return 3 if rows <= 5_000 else 2 if rows <= 20_000 else 1
+    return 3 if rows <= 2_000 else 2 if rows <= 10_000 else 1
 
 
 def metric_value(spec: ModelSpec, y: np.ndarray, p: np.ndarray) -> float:
     """The spec's metric (higher is better) from positive-class probabilities: how served artifacts
     (ONNX, INT8, compact) and champions are compared on the same rows."""
     if spec.metric not in METRICS:
-        raise RegistrationRefusedError(spec.name, [f"metric {spec.metric!r} cannot be computed from probabilities"])
+        raise RegistrationRefusedError(spec.name, [f"metric {spec.metric!r} is not one of {', '.join(METRICS)}"])
     return _metric_value(spec.metric, y, p)
 
 
@@ -138,7 +138,7 @@ def fit(
         X, y, split = _set_aside(data, holdout, seed)
         protocol = {"folds": folds, "repeats": repeats or repeats_for(len(y)), "holdout": holdout, "seed": seed, "rows": int(len(y))}
         splits = list(RepeatedStratifiedKFold(n_splits=folds, n_repeats=protocol["repeats"], random_state=seed).split(X, y))
-        plan = candidates.plan(len(y), X.shape[1], len(splits) + 1, time_budget, seed)
+        plan = candidates.plan(X, y, len(splits) + 1, time_budget, seed)
         say(f"{len(pool)} candidates x {len(splits)} folds ({folds} folds x {protocol['repeats']} repeats) on {len(y):,} rows; "
             f"tuning: {plan.describe()}")
         oof, scores = _out_of_fold(spec, X, y, splits, folds, pool, plan, say)

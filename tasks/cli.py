@@ -47,7 +47,7 @@ def main() -> None:
 @click.option("--rows", default=20_000, show_default=True, help="Synthetic rows to generate.")
 @click.option("--seed", default=42, show_default=True)
 @click.option("--folds", default=5, show_default=True, help="Cross-validation folds.")
-@click.option("--repeats", default=None, type=click.IntRange(min=1), help="Repeats of the K-fold (default: 3 up to 5,000 rows, 2 up to 20,000, then 1).")
+@click.option("--repeats", default=None, type=click.IntRange(min=1), help="Repeats of the K-fold (default: 3 up to 2,000 rows, 2 up to 10,000, then 1).")
 @click.option("--holdout", default=0.0, show_default=True, type=click.FloatRange(0.0, 0.5, max_open=True),
               help="Share of rows set aside for the gate, never fitted (default: none; out-of-fold evaluation, refit on every row).")
 @click.option("--time-budget", default=60.0, show_default=True, type=click.FloatRange(min=1.0), help="Seconds that size the booster's tuning search.")

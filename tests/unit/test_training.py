@@ -75,12 +75,12 @@ def test_same_data_and_seed_give_identical_served_scores(spec, small_set):
 
 
 def test_the_simpler_model_is_kept_when_the_complex_one_wins_by_less_than_its_spread(cat_spec):
-    # Given a table whose log-odds are linear in the features but noisy, so that the blend's
-    # booster half adds a little fitting of noise: the blend scores higher on average...
+    # Given a noisy table whose log-odds are linear but for a slight curvature in one feature, which
+    # the blend's booster half picks up a little of: the blend scores higher on average...
     rng = np.random.default_rng(2)
     X = rng.normal(size=(900, 3))
     X = np.column_stack([X[:, 0], rng.integers(0, 2, size=(900, 3)), X[:, 1:]]).astype(np.float32)
-    logit = 0.8 * X[:, 0] + 0.5 * X[:, 4] + 0.4 * X[:, 1]
+    logit = 0.8 * X[:, 0] + 0.5 * X[:, 4] + 0.4 * X[:, 1] + 0.15 * X[:, 5] ** 2
     y = (rng.random(900) < 1 / (1 + np.exp(-logit))).astype(np.int8)
     data = TrainingSet(X=X[:, :6], y=y, source="linear and noisy")
     spec = dataclasses.replace(cat_spec, quality_gate=0.5)
@@ -124,12 +124,15 @@ def test_rows_with_missing_values_train_and_export_with_parity(spec, small_set):
         assert len(blanks) and onnx_model.parity(fitted.onnx, fitted.model, blanks) <= 1e-4
 
 
-def test_the_time_budget_sizes_the_booster_search():
-    assert candidates.plan(1_000, 10, 16, 60.0, 0).configs == candidates.MAX_CONFIGS
-    tight = candidates.plan(6_000, 85, 11, 60.0, 0)
-    assert 1 <= tight.configs < candidates.plan(6_000, 85, 11, 600.0, 0).configs
-    assert candidates.plan(100_000, 20, 6, 1.0, 0).configs == 1  # at least one setting, however small the budget
-    assert candidates.booster_settings(tight)[0] == candidates.BOOSTER_FIRST
+def test_the_time_budget_sizes_the_booster_search(small_set):
+    X, y = small_set.X, small_set.y
+    roomy, tight = candidates.plan(X, y, 4, 600.0, 0), candidates.plan(X, y, 16, 3.0, 0)
+    assert roomy.configs == candidates.MAX_CONFIGS and roomy.probe_iterations > 0
+    assert tight.configs == 1  # at least one setting, however small the budget
+    assert 1 < candidates.plan(X, y, 16, 10.0, 0).configs < candidates.MAX_CONFIGS
+    assert candidates.plan(X, y, 16, 10.0, 0) == candidates.plan(X, y, 16, 10.0, 0)  # a cost model, not a clock
+    settings = candidates.booster_settings(roomy)
+    assert settings[0] == candidates.BOOSTER_FIRST and len({tuple(s.values()) for s in settings}) == roomy.configs
 
 
 def test_impossible_quality_gate_is_refused(spec, small_set):
