@@ -139,7 +139,7 @@ def fit(
         protocol = {"folds": folds, "repeats": repeats or repeats_for(len(y)), "holdout": holdout, "seed": seed, "rows": int(len(y))}
         splits = list(RepeatedStratifiedKFold(n_splits=folds, n_repeats=protocol["repeats"], random_state=seed).split(X, y))
         plan = candidates.plan(X, y, len(splits) + 1, time_budget, seed)
-        say(f"{len(pool)} candidates x {len(splits)} folds ({folds} folds x {protocol['repeats']} repeats) on {len(y):,} rows; "
+        say(f"{len(pool)} candidates x {len(splits)} folds ({folds} folds x {_repeats(protocol['repeats'])}) on {len(y):,} rows; "
             f"tuning: {plan.describe()}")
         oof, scores = _out_of_fold(spec, X, y, splits, folds, pool, plan, say)
         choice = selection.choose(scores, candidates.SIMPLICITY, folds, spec.metric)
@@ -154,7 +154,7 @@ def fit(
         name: {"mean": round(float(s.mean()), 5), "std": round(float(s.std()), 5), "oof": round(metric_value(spec, y, oof[name].mean(axis=0)), 5)}
         for name, s in scores.items()
     }
-    protocol_text = (f"out-of-fold predictions of {folds}-fold stratified cross-validation repeated {protocol['repeats']}x "
+    protocol_text = (f"out-of-fold predictions of {folds}-fold stratified cross-validation ({_repeats(protocol['repeats'])}) "
                      f"over {len(y):,} rows, the same folds for every candidate; the chosen family refitted on all of them")
     if split is not None:
         protocol_text += f"; {len(split.y_test):,} rows ({holdout:.0%}) held out for the gate"
@@ -175,6 +175,10 @@ def fit(
         failures=_gates(spec, metrics, parity, parity_tolerance),
         X=X, y=y, oof_proba=oof_proba, oof_y=y.copy(), holdout=split,
     )
+
+
+def _repeats(n: int) -> str:
+    return f"{n} repeat{'s' if n > 1 else ''}"
 
 
 def _families(families: Collection[str] | None) -> tuple[str, ...]:
