@@ -53,6 +53,9 @@ def test_a_passing_retrain_becomes_the_challenger_with_its_report(tmp_path: Path
     assert rollout.challenger(registered, MODEL).mode == "shadow"
     card = registered.card(MODEL, "v2")
     assert card["comparison"]["champion"] == "v1" and card["training_set"]["outcomes"] == 20
+    # judged on every retrain row, out of fold, against the champion's scores on the same rows
+    assert (card["comparison"]["candidate_scored"], card["comparison"]["rows"]) == ("out-of-fold", 4020)
+    assert card["comparison"]["candidate"] == card["metrics"]["estimate"]
     assert (registered.root / MODEL / "v2" / "report_roc.png").read_bytes()[:4] == b"\x89PNG"
     assert registered.champion(MODEL) == "v1"
 
