@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from ml_core import candidates, onnx_model, selection
 from ml_core.dataset import TrainingSet
-from ml_core.errors import RegistrationRefusedError
+from ml_core.errors import DatasetError, RegistrationRefusedError
 from ml_core.ranking import METRICS, metric_value as _metric_value, ranking_metrics
 from ml_core.spec import ModelSpec
 
@@ -136,6 +136,10 @@ def fit(
     say = progress or (lambda message: log.info("model %s: %s", spec.name, message))
     with threadpool_limits(limits=1):
         X, y, split = _set_aside(data, holdout, seed)
+        rarest = int(np.bincount(y, minlength=2).min())
+        if rarest < 2 * folds:
+            raise DatasetError(spec.name, f"the rarer target class has {rarest} rows to fit on; {folds}-fold cross-validation "
+                                          f"with tuning inside each fold needs at least {2 * folds}")
         protocol = {"folds": folds, "repeats": repeats or repeats_for(len(y)), "holdout": holdout, "seed": seed, "rows": int(len(y))}
         splits = list(RepeatedStratifiedKFold(n_splits=folds, n_repeats=protocol["repeats"], random_state=seed).split(X, y))
         plan = candidates.plan(X, y, len(splits) + 1, time_budget, seed)

@@ -8,7 +8,7 @@ import pytest
 
 from ml_core import candidates, onnx_model, synthetic
 from ml_core.dataset import TrainingSet, training_set
-from ml_core.errors import RegistrationRefusedError, SpecError
+from ml_core.errors import DatasetError, RegistrationRefusedError, SpecError
 from ml_core.onnx_model import OnnxScorer
 from ml_core.spec import parse_spec
 from ml_core.training import fit, repeats_for, train
@@ -133,6 +133,13 @@ def test_the_time_budget_sizes_the_booster_search(small_set):
     assert candidates.plan(X, y, 16, 10.0, 0) == candidates.plan(X, y, 16, 10.0, 0)  # a cost model, not a clock
     settings = candidates.booster_settings(roomy)
     assert settings[0] == candidates.BOOSTER_FIRST and len({tuple(s.values()) for s in settings}) == roomy.configs
+
+
+def test_too_few_positives_for_the_folds_is_a_clear_error(spec, small_set):
+    keep = np.flatnonzero(small_set.y == 0)[:200].tolist() + np.flatnonzero(small_set.y == 1)[:9].tolist()
+    few = TrainingSet(small_set.X[keep], small_set.y[keep], "nine positives")
+    with pytest.raises(DatasetError, match="the rarer target class has 9 rows to fit on; 5-fold cross-validation .* at least 10"):
+        fit(spec, few, folds=5)
 
 
 def test_impossible_quality_gate_is_refused(spec, small_set):
