@@ -19,6 +19,7 @@ from ml_core.lifecycle import train_and_register
 from ml_core.registry import Registry
 from ml_core.settings import Settings, get_settings
 from tasks.app import create_app
+from tasks.card_text import estimate_text
 
 QUICK_BANNER = (
     "> **Quick smoke run** (`--quick`): reduced sizes on a machine that may be busy. These figures show the "
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             setup = [*machine(), ("Redis server", redis_version(client)), ("broker", _redacted(settings.broker_url))]
         card = registry.card(MODEL, registry.champion(MODEL))
         setup += [
-            ("model", f"{MODEL} {card['version']} ({card['family']}, held-out {card['metrics']['metric']} {card['metrics']['holdout']:.4f})"),
+            ("model", f"{MODEL} {card['version']} ({card['family']}, {estimate_text(card['metrics'])})"),
             ("chunk size / window", f"{settings.batch_chunk_size} leads / {settings.bulk_window_chunks} chunks per chord"),
             ("scoring worker", " ".join(worker_argv(settings, "worker-scoring")[1:])),
             ("batch worker", " ".join(worker_argv(settings, "worker-batch")[1:])),

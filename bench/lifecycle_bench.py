@@ -4,7 +4,7 @@
 
 Prints a Markdown section for BENCHMARKS.md. Needs no Redis and no worker. Each family is fitted
 alone on the ``lead_scorer`` spec with synthetic rows (``ml_core.training.fit`` restricted to it,
-so the split, cross-validation and ONNX export are training's own); the optimized artifact is the
+with a 20% held-out split, so the split, cross-validation and ONNX export are training's own); the optimized artifact is the
 one ``ml_core.optimize`` builds (``quantize_int8``; ``fit_compact`` exported to ONNX). Both
 artifacts of a pair run in ``OnnxScorer`` sessions, as served (one intra-op thread), calls taking
 turns; accuracy is ``ml_core.optimize.compare`` on the held-out rows, and the verdict is that of
@@ -56,13 +56,13 @@ class Pair:
 
 def build(trained: TrainedModel, seed: int) -> Pair:
     """The optimized artifact, its accuracy against the full one, and whether the guard would serve it."""
-    split = trained.split
+    split = trained.holdout
     assert split is not None
     if trained.family == "mlp":
         kind, names, candidate = "int8", ("float", "INT8"), quantize_int8(trained.onnx)
     else:
         kind, names = "compact", ("full", "compact")
-        candidate = onnx_model.export(fit_compact(trained, seed), split.X_train.shape[1])
+        candidate = onnx_model.export(fit_compact(trained, seed), split.X_test.shape[1])
     accuracy = compare(trained.onnx, candidate, split.X_test, split.y_test, trained.spec.bands)
     card = optimize(trained, Tolerance(), seed).card
     # the verdict must be about the artifact measured here: both are rebuilt deterministically
@@ -73,7 +73,7 @@ def build(trained: TrainedModel, seed: int) -> Pair:
 
 def measure(pair: Pair, repeats: int, batches: int) -> None:
     """p50 of one-row calls and of 1,000-row batches, the two sessions taking turns on the same rows."""
-    X = pair.trained.split.X_test.astype(np.float32)  # type: ignore[union-attr]
+    X = pair.trained.holdout.X_test.astype(np.float32)  # type: ignore[union-attr]
     scorers = [OnnxScorer(MODEL, name, onnx) for name, onnx in zip(pair.names, (pair.trained.onnx, pair.optimized))]
     one = interleaved_timings_ms(turns(scorers, [X[i : i + 1] for i in range(len(X))]), repeats, warmup=50)
     full_batches = [X[i : i + BATCH] for i in range(0, len(X) - BATCH + 1, BATCH)]
@@ -101,13 +101,13 @@ def word(ratio: float, above: str, below: str, same: float = SAME) -> str:
 
 def report(pairs: list[Pair], args: argparse.Namespace, started_load: str, seconds: float) -> None:
     tolerance = Tolerance()
-    split = pairs[0].trained.split
-    assert split is not None
+    split = pairs[0].trained.holdout
+    assert split is not None and pairs[0].trained.y is not None
     print("## Model lifecycle: float against INT8, full against compact (`bench/lifecycle_bench.py`)\n")
     print(
-        f"`{MODEL}` spec, {args.rows:,} synthetic rows (seed {args.seed}): {len(split.y_train):,} to fit, "
+        f"`{MODEL}` spec, {args.rows:,} synthetic rows (seed {args.seed}): {len(pairs[0].trained.y):,} to fit, "
         f"{len(split.y_test):,} held out; each family fitted alone with `ml_core.training.fit` ({args.folds}-fold "
-        f"cross-validation). ONNX Runtime sessions as served (`OnnxScorer`, one intra-op thread), the two artifacts "
+        f"cross-validation, `holdout=0.2`). ONNX Runtime sessions as served (`OnnxScorer`, one intra-op thread), the two artifacts "
         f"of a pair taking turns: {args.repeats:,} one-row calls and {args.batches:,} calls on {BATCH:,}-row batches "
         f"each, all on held-out rows. {started_load}. Whole run {seconds:.0f} s.\n"
     )
@@ -166,7 +166,7 @@ def weight_bytes(onnx_bytes: bytes) -> int:
 
 def trees(model: Any) -> str:
     """The full booster's settings that ``COMPACT_TREES`` shrinks, read from the model itself."""
-    params = model.estimator.get_params()
+    params = model.get_params()
     return trees_text({key: params[key] for key in COMPACT_TREES})
 
 
@@ -188,7 +188,7 @@ def main() -> None:
     data = training_set(spec, frame, f"synthetic(rows={args.rows}, seed={args.seed})")
     pairs = []
     for family in ("mlp", "gradient_boosting"):
-        trained = fit(spec, data, seed=args.seed, folds=args.folds, families=[family])
+        trained = fit(spec, data, seed=args.seed, folds=args.folds, holdout=0.2, families=[family])
         pairs.append(build(trained, args.seed))
     for pair in pairs:
         measure(pair, args.repeats, args.batches)

@@ -10,18 +10,21 @@ exactly, up to float rounding, for the three families training produces:
 - ``logistic_regression`` (StandardScaler + LogisticRegression): logit(p) = b + sum_j w_j z_j with
   z_j = (x_j - mean_j) / scale_j, so contribution_j = w_j z_j and base_value = b, the log-odds of a
   lead at the training mean. No approximation (``method: "linear"``).
-- ``gradient_boosting`` (HistGradientBoosting in sigmoid CalibratedClassifierCV, one booster): SHAP
-  TreeExplainer (path-dependent) splits the booster's raw margin m(x) = E[m] + sum_j phi_j. The
-  sigmoid calibrator serves p = 1 / (1 + exp(a m + b)), i.e. logit(p) = -a m - b: affine in the
-  margin, so contribution_j = -a phi_j and base_value = -a E[m] - b are exact in the served
-  log-odds (``method: "tree_shap"``; ``calibration`` gives slope -a and intercept -b, so the raw
-  margin is (output - intercept) / slope).
+- ``gradient_boosting`` (HistGradientBoosting, alone or in a sigmoid CalibratedClassifierCV with one
+  booster, as versions trained before the out-of-fold protocol were): SHAP TreeExplainer
+  (path-dependent) splits the booster's raw margin m(x) = E[m] + sum_j phi_j. A sigmoid calibrator
+  serves p = 1 / (1 + exp(a m + b)), i.e. logit(p) = -a m - b: affine in the margin, so
+  contribution_j = -a phi_j and base_value = -a E[m] - b are exact in the served log-odds
+  (``method: "tree_shap"``; ``calibration`` gives slope -a and intercept -b, so the raw margin is
+  (output - intercept) / slope). A bare booster serves sigmoid(m): slope 1, intercept 0.
 - ``mlp`` (StandardScaler + MLPClassifier): no closed form, so exact Shapley values of the
   log-odds against one reference lead, the training mean (the scaler's ``mean_``): every coalition
   of features (2^n of them, n <= ``MAX_SHAPLEY_FEATURES``) is evaluated with the lead's values in
   the coalition and the mean's elsewhere. Then base_value = logit of the mean lead (as for the
   linear model) and the contributions sum to logit(p) - base_value exactly (``method:
   "baseline_shapley"``). 1,024 rows through the network for ten features: about a millisecond.
+- ``blend`` (soft vote of the two above): averaged probabilities are not additive in log-odds, so
+  the same exact baseline Shapley values as the ``mlp``, against the linear model's training mean.
 
 Served scores come from ONNX in float32; they differ from p by at most the parity tolerance
 checked at registration. Categorical features sum their one-hot columns into one contribution.
@@ -51,7 +54,7 @@ MAX_SHAPLEY_FEATURES = 16
 """2^16 rows through the network per lead is still well under a second; beyond, no explanation."""
 
 if TYPE_CHECKING:
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -145,7 +148,7 @@ def _family(spec: ModelSpec, version: str, model: Any) -> Family:
     # Imported here: scikit-learn costs every process ~180 MiB of RSS, and only explaining needs it
     # (the native model being explained has imported it already).
     from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import Pipeline
@@ -165,6 +168,15 @@ def _family(spec: ModelSpec, version: str, model: Any) -> Family:
             # the reference lead: the training mean of each input column (after imputation), no blanks
             reference = np.asarray(scaler.mean_, dtype=np.float64)[: len(spec.columns)]
             return _baseline_shapley(model, reference, _column_groups(spec))
+    if isinstance(model, HistGradientBoostingClassifier):
+        return _calibrated_tree(model, -1.0, 0.0)
+    linear = getattr(model, "named_estimators_", {}).get("logistic_regression") if isinstance(model, VotingClassifier) else None
+    scalers = [step for _, step in linear.steps if isinstance(step, StandardScaler)] if isinstance(linear, Pipeline) else []
+    if scalers:  # the blend: exact Shapley values against the linear part's training means
+        if len(spec.features) > MAX_SHAPLEY_FEATURES:
+            raise ExplanationUnavailableError(spec.name, version, f"more than {MAX_SHAPLEY_FEATURES} features for exact Shapley values")
+        reference = np.asarray(scalers[0].mean_, dtype=np.float64)[: len(spec.columns)]
+        return _baseline_shapley(model, reference, _column_groups(spec))
     if isinstance(model, CalibratedClassifierCV) and len(getattr(model, "calibrated_classifiers_", ())) == 1:
         calibrated = model.calibrated_classifiers_[0]
         booster, calibrators = calibrated.estimator, calibrated.calibrators

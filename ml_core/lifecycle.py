@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from ml_core.dataset import read_table, training_set
 from ml_core.featurizers import featurize_table
 from ml_core.registry import Registry
 from ml_core.retrain import version_files
-from ml_core.training import train
+from ml_core.training import DEFAULT_TIME_BUDGET, Progress, train
 
 
 def train_and_register(
@@ -21,8 +22,13 @@ def train_and_register(
     rows: int = 20_000,
     seed: int = 42,
     folds: int = 5,
+    repeats: int | None = None,
+    holdout: float = 0.0,
+    time_budget: float = DEFAULT_TIME_BUDGET,
+    families: Collection[str] | None = None,
     parity_tolerance: float = 1e-4,
     champion: bool = True,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Fit, gate and register ``name``; return its card. Synthetic data unless ``data`` names a table.
 
@@ -35,11 +41,12 @@ def train_and_register(
         frame, source = synthetic.generate(name, rows, seed), f"synthetic(rows={rows}, seed={seed})"
     else:
         frame, source = read_table(Path(data)), Path(data).name
-    trained = train(spec, training_set(spec, featurize_table(spec, frame), source), seed=seed, folds=folds, parity_tolerance=parity_tolerance)
+    trained = train(spec, training_set(spec, featurize_table(spec, frame), source), seed=seed, folds=folds, repeats=repeats,
+                    holdout=holdout, time_budget=time_budget, families=families, parity_tolerance=parity_tolerance, progress=progress)
     # the drift profile and report beside the version (ml_core.retrain); no optimization here:
     # first versions serve the full model, retraining is where cheaper artifacts are tried
-    headline = {"family": trained.family, "data": source, **trained.metrics}
-    files, extra = version_files(trained, None, headline, None, folds=folds)
+    headline = {"family": trained.family, "data": source, **trained.metrics, "selection": trained.selection}
+    files, extra = version_files(trained, None, headline, None)
     previous = rollout.champion_or_none(registry, name) if champion else None
     version = registry.register(trained, champion=champion, extra_files=files, card_extra=extra)
     if champion:

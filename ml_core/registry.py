@@ -120,6 +120,7 @@ class Registry:
             "columns": list(trained.spec.columns),
             "metrics": trained.metrics,
             "cross_validation": trained.cross_validation,
+            "selection": trained.selection,
             "data": trained.data,
             "libraries": {lib: metadata.version(lib) for lib in _LIBRARIES},
             "python": platform.python_version(),

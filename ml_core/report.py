@@ -2,12 +2,17 @@
 
     report.md                 what the version is, its gates, and the comparison with the champion it challenged
     report.json               the same numbers, for tools
-    report_roc.png            ROC curve on the held-out rows (the champion's too, when there was one)
+    report_roc.png            ROC curve on the evaluation rows (the champion's too, when there was one)
     report_calibration.png    predicted probability against observed rate, ten bins
-    report_scores.png         held-out score distribution by outcome, with the hot/warm/cold cut-offs
-    report_importance.png     permutation importance (held-out AUC lost when a column is shuffled)
+    report_scores.png         score distribution by outcome, with the hot/warm/cold cut-offs
+    report_importance.png     permutation importance (AUC lost when a column is shuffled)
     report_escalation.png     out of fold: escalation budget against the guarantee it buys, and the
                               fast path's accuracy on the leads it keeps
+
+The evaluation rows are the out-of-fold predictions of every fitted row (``evaluated_on:
+out_of_fold``), or the held-out rows when training kept some; permutation importance reads the
+registered model on those rows (on fitted rows it shows what the model relies on, not what
+generalizes).
 
 Rendered headless (matplotlib's Agg backend) into bytes, so they are written into the staging
 directory with the rest of the version and checksummed in its card.
@@ -54,10 +59,11 @@ def render(
     importance = _importance(spec, model, X_test, y_test, seed)
     oof_y, oof_p, decision = out_of_fold
     curve = escalation.curve(oof_y, oof_p)
+    rows = str(headline.get("evaluated_on", "held_out")).replace("_", "-")
     files = {
-        "report_roc.png": _roc(plt, y_test, proba, champion_proba, headline),
+        "report_roc.png": _roc(plt, y_test, proba, champion_proba, headline, rows),
         "report_calibration.png": _calibration(plt, y_test, proba),
-        "report_scores.png": _scores(plt, spec, y_test, proba, decision["bands"]),
+        "report_scores.png": _scores(plt, spec, y_test, proba, decision["bands"], rows),
         "report_importance.png": _importance_plot(plt, importance),
         "report_escalation.png": _escalation_plot(plt, curve, decision["escalation"]),
     }
@@ -74,7 +80,7 @@ def _png(plt: Any, fig: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _roc(plt: Any, y: np.ndarray, p: np.ndarray, champion: np.ndarray | None, headline: dict[str, Any]) -> bytes:
+def _roc(plt: Any, y: np.ndarray, p: np.ndarray, champion: np.ndarray | None, headline: dict[str, Any], rows: str) -> bytes:
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     fpr, tpr, _ = roc_curve(y, p)
     ax.plot(fpr, tpr, label=f"{headline.get('version', 'this version')} (AUC {headline.get('roc_auc', float('nan')):.3f})")
@@ -82,7 +88,7 @@ def _roc(plt: Any, y: np.ndarray, p: np.ndarray, champion: np.ndarray | None, he
         cfpr, ctpr, _ = roc_curve(y, champion)
         ax.plot(cfpr, ctpr, linestyle="--", label=f"champion {headline.get('champion', '')}")
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, held-out rows")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC, {rows} rows")
     ax.legend(loc="lower right", fontsize=8)
     return _png(plt, fig)
 
@@ -96,7 +102,7 @@ def _calibration(plt: Any, y: np.ndarray, p: np.ndarray) -> bytes:
     return _png(plt, fig)
 
 
-def _scores(plt: Any, spec: ModelSpec, y: np.ndarray, p: np.ndarray, bands: dict[str, Any]) -> bytes:
+def _scores(plt: Any, spec: ModelSpec, y: np.ndarray, p: np.ndarray, bands: dict[str, Any], rows: str) -> bytes:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     bins = np.linspace(0, 100, 41)
     ax.hist(p[y == 0] * 100, bins=bins, alpha=0.6, label=f"{spec.target} = 0")
@@ -104,7 +110,7 @@ def _scores(plt: Any, spec: ModelSpec, y: np.ndarray, p: np.ndarray, bands: dict
     for cut, name in ((bands["warm"], "warm"), (bands["hot"], "hot")):
         ax.axvline(cut, color="black", linestyle=":")
         ax.text(cut + 1, ax.get_ylim()[1] * 0.9, name, fontsize=8)
-    ax.set(xlabel="score", ylabel="held-out leads", title="Score distribution across the label bands")
+    ax.set(xlabel="score", ylabel=f"{rows} leads", title="Score distribution across the label bands")
     ax.legend(fontsize=8)
     return _png(plt, fig)
 
@@ -132,27 +138,33 @@ def _importance_plot(plt: Any, importance: list[dict[str, Any]]) -> bytes:
     top = importance[:10][::-1]
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(top) + 1))
     ax.barh([t["column"] for t in top], [t["auc_drop"] for t in top])
-    ax.set(xlabel="held-out AUC lost when shuffled", title="Top feature importances")
+    ax.set(xlabel="AUC lost when shuffled", title="Top feature importances")
     return _png(plt, fig)
 
 
 def _markdown(spec: ModelSpec, n: dict[str, Any]) -> str:
     lines = [f"# {spec.name} {n.get('version', '')}", "", f"- family: {n.get('family')}", f"- training data: {n.get('data')}"]
-    for key in ("holdout", "roc_auc", "log_loss", "brier"):
+    where = str(n.get("evaluated_on", "held_out")).replace("_", "-")
+    if "estimate" in n:
+        lines.append(f"- {where} {spec.metric}: {n['estimate']} (+- {n.get('estimate_std')} over folds)")
+    for key in ("roc_auc", "average_precision", "top10_capture", "top20_capture", "top20_lift", "log_loss", "brier"):
         if key in n:
-            lines.append(f"- held-out {key}: {n[key]}")
+            lines.append(f"- {where} {key}: {n[key]}")
+    if n.get("selection"):
+        sel = n["selection"]
+        lines += [f"- protocol: {sel['protocol']}", f"- selection: {sel['rule']}; {sel['chosen']} {sel['reason']}"]
     for gate in n.get("gates", []):
         lines.append(f"- gate {gate['name']}: {'pass' if gate['passed'] else 'FAIL'} ({gate['detail']})")
     if n.get("comparison"):
         c = n["comparison"]
         lines += ["", f"## Against champion {c['champion']}", "",
-                  f"Same {c['rows']} held-out rows: {spec.metric} {c['candidate']:.4f} against {c['champion_metric']:.4f} "
+                  f"Same {c['rows']} rows, fitted by neither model: {spec.metric} {c['candidate']:.4f} against {c['champion_metric']:.4f} "
                   f"(change {c['change']:+.4f}, tolerance {c['tolerance']})."]
     if n.get("optimization"):
         lines += ["", "## Served artifact", "", f"{n['optimization'].get('kind')}: {n['optimization'].get('reason')}"]
     if n.get("decision"):
         lines += _decision_markdown(n["decision"])
-    lines += ["", "## Top features (held-out AUC lost when shuffled)", ""]
+    lines += ["", "## Top features (AUC lost when shuffled)", ""]
     lines += [f"- {t['column']}: {t['auc_drop']}" for t in n.get("top_features", [])]
     lines += ["", "Plots: report_roc.png, report_calibration.png, report_scores.png, report_importance.png, report_escalation.png", ""]
     return "\n".join(lines)

@@ -5,11 +5,18 @@ The training set: every recorded outcome that has the features its lead was scor
 (``base_rows`` synthetic rows, or the table at ``base_data``) is added, so a handful of labels
 cannot produce a model fitted on noise; from ``min_outcomes`` on, outcomes alone are the truth.
 
+The candidate is trained like a first version (``ml_core.training``: out-of-fold evaluation, the
+chosen family refitted on every row). It is judged on rows no model was fitted on: its own
+out-of-fold probabilities (each row predicted by a fold model that never saw it), against the
+champion's served scores on the same rows, which the champion never saw either (outcomes of leads
+it scored, and base rows drawn with another seed than first training's). With ``holdout`` > 0 a
+share of the rows is set aside instead and both served artifacts are scored on it.
+
 Gates, all evaluated, all reported with their numbers, all required:
 
-    quality_gate   held-out metric of the artifact that would serve >= the spec's ``quality_gate``
-    onnx_parity    max |ONNX - native| probability on the held-out rows <= the parity tolerance
-    champion       the same metric, on the same held-out rows, >= champion's - ``champion_tolerance``
+    quality_gate   the candidate's out-of-fold (or held-out) metric >= the spec's ``quality_gate``
+    onnx_parity    max |ONNX - native| probability on the parity rows <= the parity tolerance
+    champion       the same metric, on the same rows, >= champion's - ``champion_tolerance``
 
 A model that passes is registered (staged, then renamed: a retrain that dies midway leaves no
 version) as the challenger, or as champion when the model has none. One that fails is not
@@ -33,10 +40,9 @@ from ml_core.errors import LeadscoreError, ModelNotFoundError, RegistrationRefus
 from ml_core.featurizers import featurize_table
 from ml_core.onnx_model import OnnxScorer
 from ml_core.optimize import Optimized, Tolerance, optimize
-from ml_core.out_of_fold import out_of_fold
 from ml_core.outcomes import OutcomeStore
 from ml_core.registry import ONNX_FILE, Registry
-from ml_core.training import TrainedModel, fit, metric_value
+from ml_core.training import DEFAULT_TIME_BUDGET, TrainedModel, fit, metric_value
 
 FULL_ONNX_FILE = "model.full.onnx"
 PROFILE_FILE = drift.PROFILE_FILE
@@ -48,8 +54,11 @@ class RetrainPolicy:
     base_rows: int = 20_000
     base_data: Path | None = None
     folds: int = 5
+    repeats: int | None = None
+    """K-fold repeats; None: ``ml_core.training.repeats_for`` the table's size."""
+    time_budget: float = DEFAULT_TIME_BUDGET
     seed: int = 42
-    holdout: float = 0.2
+    holdout: float = 0.0
     parity_tolerance: float = 1e-4
     champion_tolerance: float = 0.005
     optimize: Tolerance = field(default_factory=Tolerance)
@@ -81,21 +90,20 @@ def retrain(registry: Registry, store: OutcomeStore, name: str, policy: RetrainP
     spec = registry.spec(name)
     frame, composition = training_data(spec, store, policy)
     source = f"{composition['rule']}: {composition['outcomes']} outcomes + {composition['base']} base rows"
-    trained = fit(spec, training_set(spec, frame, source), seed=policy.seed, folds=policy.folds,
-                  holdout=policy.holdout, parity_tolerance=policy.parity_tolerance)
+    trained = fit(spec, training_set(spec, frame, source), seed=policy.seed, folds=policy.folds, repeats=policy.repeats,
+                  holdout=policy.holdout, time_budget=policy.time_budget, parity_tolerance=policy.parity_tolerance)
     optimized = optimize(trained, policy.optimize, policy.seed)
-    split = trained.split
-    served_p = OnnxScorer(name, "candidate", optimized.onnx).predict_proba(split.X_test.astype(np.float32))
-    candidate = metric_value(spec, split.y_test, served_p)
-    champion_version, champion_p = _champion_on(registry, name, split.X_test)
-    gates, comparison = _gates(spec, trained, candidate, champion_version, champion_p, policy)
+    X, y, candidate_p = judged_rows(trained, optimized)
+    candidate = metric_value(spec, y, candidate_p)
+    champion_version, champion_p = _champion_on(registry, name, X)
+    gates, comparison = _gates(spec, trained, candidate, y, champion_version, champion_p, policy)
     failures = [g["detail"] for g in gates if not g["passed"]]
     if failures:
         rollout.record(registry, name, "retrain_refused", gates=gates, training_set=composition)
         raise RegistrationRefusedError(name, failures)
-    headline = {"family": trained.family, "data": source, **trained.metrics, "served_metric": round(candidate, 5),
+    headline = {"family": trained.family, "data": source, **trained.metrics, "selection": trained.selection, "served_metric": round(candidate, 5),
                 "gates": gates, "comparison": comparison, "optimization": optimized.card, "champion": champion_version}
-    files, extra = version_files(trained, optimized, headline, champion_p, folds=policy.folds)
+    files, extra = version_files(trained, optimized, headline, champion_p)
     version = registry.register(
         dataclasses.replace(trained, onnx=optimized.onnx, model=optimized.model),
         champion=champion_version is None,
@@ -114,30 +122,38 @@ def retrain(registry: Registry, store: OutcomeStore, name: str, policy: RetrainP
 
 
 def version_files(
-    trained: TrainedModel, optimized: Optimized | None, headline: dict[str, Any], champion_p: np.ndarray | None, *, folds: int = 5
+    trained: TrainedModel, optimized: Optimized | None, headline: dict[str, Any], champion_p: np.ndarray | None
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
     """Files registered beside the model (drift profile, report, the full artifact when an optimized
-    one serves) and the card entries that describe them, with the rules derived from every row
+    one serves) and the card entries that describe them: the rules derived from every row
     (``ml_core.derived_rules``: what serves when the model cannot, if the spec has no ``[fallback]``)
-    and the escalation threshold and band cut-offs resolved on out-of-fold scores (``decision``)."""
-    split = trained.split
-    served_onnx = optimized.onnx if optimized else trained.onnx
+    and the escalation threshold and band cut-offs resolved on training's out-of-fold scores (``decision``)."""
     served_model = optimized.model if optimized else trained.model
-    served_p = OnnxScorer(trained.spec.name, "report", served_onnx).predict_proba(split.X_test.astype(np.float32))
-    oof = out_of_fold(trained, folds)
-    resolved = decision.resolve(trained.spec, oof.y, oof.p, oof.source)
-    files = {PROFILE_FILE: json.dumps(drift.profile(trained.spec, split.X_train, served_p)).encode()}
-    files.update(report.render(trained.spec, served_model, split.X_test, split.y_test, served_p, headline, champion_p,
-                               out_of_fold=(oof.y, oof.p, resolved)))
+    X, y, p = judged_rows(trained, optimized)
+    assert trained.X is not None and trained.y is not None
+    oof_y, oof_p = trained.oof_y, trained.oof_proba
+    resolved = decision.resolve(trained.spec, oof_y, oof_p, f"out of fold: {len(oof_y)} rows ({trained.family})")
+    files = {PROFILE_FILE: json.dumps(drift.profile(trained.spec, trained.X, p)).encode()}
+    files.update(report.render(trained.spec, served_model, X, y, p, headline, champion_p, out_of_fold=(oof_y, oof_p, resolved)))
     extra: dict[str, Any] = {"report": list(report.FILES), "profile": PROFILE_FILE, "decision": resolved}
-    every_row = np.vstack([split.X_train, split.X_test]), np.concatenate([split.y_train, split.y_test])
-    extra[derived_rules.CARD_KEY] = derived_rules.derive(trained.spec, *every_row)
+    extra[derived_rules.CARD_KEY] = derived_rules.derive(trained.spec, trained.X, trained.y)
     if optimized is not None:
         extra["optimization"] = optimized.card
         if optimized.served:
             files[FULL_ONNX_FILE] = trained.onnx
             extra["served_file"] = f"{ONNX_FILE} ({optimized.kind}); full model in {FULL_ONNX_FILE}"
     return files, extra
+
+
+def judged_rows(trained: TrainedModel, optimized: Optimized | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows no candidate model was fitted on, their labels and the candidate's probabilities there:
+    the held-out rows scored by the artifact that would serve, else every row out of fold."""
+    if trained.holdout is not None:
+        served = optimized.onnx if optimized else trained.onnx
+        X, y = trained.holdout.X_test, trained.holdout.y_test
+        return X, y, OnnxScorer(trained.spec.name, "candidate", served).predict_proba(X.astype(np.float32))
+    assert trained.X is not None and trained.oof_y is not None and trained.oof_proba is not None
+    return trained.X, trained.oof_y, trained.oof_proba
 
 
 def _champion_on(registry: Registry, name: str, X: np.ndarray) -> tuple[str | None, np.ndarray | None]:
@@ -153,12 +169,14 @@ def _champion_on(registry: Registry, name: str, X: np.ndarray) -> tuple[str | No
 
 
 def _gates(
-    spec: Any, trained: TrainedModel, candidate: float, champion: str | None, champion_p: np.ndarray | None, policy: RetrainPolicy
+    spec: Any, trained: TrainedModel, candidate: float, y: np.ndarray, champion: str | None, champion_p: np.ndarray | None,
+    policy: RetrainPolicy,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     m = trained.metrics
+    where = m["evaluated_on"].replace("_", "-")
     gates = [
         {"name": "quality_gate", "passed": candidate >= spec.quality_gate, "value": round(candidate, 5), "threshold": spec.quality_gate,
-         "detail": f"quality gate: held-out {spec.metric} {candidate:.4f} {'>=' if candidate >= spec.quality_gate else '<'} {spec.quality_gate:.4f}"},
+         "detail": f"quality gate: {where} {spec.metric} {candidate:.4f} {'>=' if candidate >= spec.quality_gate else '<'} {spec.quality_gate:.4f}"},
         {"name": "onnx_parity", "passed": m["parity_max_abs_diff"] <= policy.parity_tolerance, "value": m["parity_max_abs_diff"],
          "threshold": policy.parity_tolerance,
          "detail": f"ONNX parity: max |onnx - native| {m['parity_max_abs_diff']:.2e} (tolerance {policy.parity_tolerance:.0e})"},
@@ -168,12 +186,12 @@ def _gates(
     if champion_p is None:
         return gates + [{"name": "champion", "passed": True, "value": None, "threshold": None,
                          "detail": f"champion: {champion} does not load, nothing to compare with"}], None
-    y = trained.split.y_test
     theirs = metric_value(spec, y, champion_p)
     floor = theirs - policy.champion_tolerance
     passed = candidate >= floor
     comparison = {"champion": champion, "champion_metric": round(theirs, 5), "candidate": round(candidate, 5),
-                  "change": round(candidate - theirs, 5), "tolerance": policy.champion_tolerance, "rows": int(len(y)), "metric": spec.metric}
-    detail = (f"champion: {spec.metric} {candidate:.4f} against champion {champion}'s {theirs:.4f} on the same {len(y)} held-out rows "
+                  "change": round(candidate - theirs, 5), "tolerance": policy.champion_tolerance, "rows": int(len(y)), "metric": spec.metric,
+                  "candidate_scored": where}
+    detail = (f"champion: {spec.metric} {candidate:.4f} ({where}) against champion {champion}'s {theirs:.4f} on the same {len(y)} rows "
               f"(change {candidate - theirs:+.4f}, {'within' if passed else 'beyond'} tolerance {policy.champion_tolerance})")
     return gates + [{"name": "champion", "passed": passed, "value": round(candidate, 5), "threshold": round(floor, 5), "detail": detail}], comparison

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from ml_core.errors import ModelNotFoundError, SpecError, listing
 from ml_core.identifiers import MODEL_NAME, model_name
+from ml_core.ranking import METRICS
 
 Kind = Literal["numeric", "integer", "boolean", "categorical", "tags"]
 _KINDS = ("numeric", "integer", "boolean", "categorical", "tags")
@@ -214,7 +215,7 @@ def _parse_spec(name: str, data: dict[str, Any], sha256: str, directory: Path | 
         description=str(data.get("description", "")),
         target=need("target"),
         features=features,
-        metric=str(data.get("metric", "roc_auc")),
+        metric=_metric_name(name, data.get("metric", "roc_auc")),
         quality_gate=float(need("quality_gate")),
         bands=bands,
         fallback=None if fb is None else Fallback(intercept=float(fb.get("intercept", 0.0)), weights=weights),
@@ -280,6 +281,12 @@ def _context(model: str, raw: Any, directory: Path | None) -> ContextInput | Non
     if direct not in ("refuse", "override"):
         raise SpecError(model, f"[context] direct_features must be 'refuse' or 'override', got {direct!r}")
     return ContextInput(phrases=phrases, directory=None if directory is None else str(directory), direct_features=direct)
+
+
+def _metric_name(model: str, value: Any) -> str:
+    if value not in METRICS:
+        raise SpecError(model, f"metric {value!r} is not one of {', '.join(METRICS)}")
+    return str(value)
 
 
 def _featurizer_name(model: str, value: Any) -> str | None:

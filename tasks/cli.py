@@ -11,12 +11,14 @@ from typing import Any
 
 import click
 
+from ml_core import rollout
 from ml_core.errors import LeadscoreError, ModelNotFoundError
 from ml_core.registry import Registry
 from ml_core.settings import get_settings
 from ml_core.spec import available_models
 from ml_core.identifiers import DEFAULT_MODEL
 from tasks.cli_params import MODEL
+from tasks.card_text import candidate_table, estimate_text
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 PAIR_EXAMPLES = EXAMPLES / "property_matching"
@@ -48,8 +50,17 @@ def main() -> None:
 @click.option("--rows", default=20_000, show_default=True, help="Synthetic rows to generate.")
 @click.option("--seed", default=42, show_default=True)
 @click.option("--folds", default=5, show_default=True, help="Cross-validation folds.")
+@click.option("--repeats", default=None, type=click.IntRange(min=1), help="Repeats of the K-fold (default: 3 up to 2,000 rows, 2 up to 10,000, then 1).")
+@click.option("--holdout", default=0.0, show_default=True, type=click.FloatRange(0.0, 0.5, max_open=True),
+              help="Share of rows set aside for the gate, never fitted (default: none; out-of-fold evaluation, refit on every row).")
+@click.option("--time-budget", default=60.0, show_default=True, type=click.FloatRange(min=1.0), help="Seconds that size the booster's tuning search.")
+@click.option("--families", default=None, help="Comma-separated candidate families (default: logistic_regression,gradient_boosting,blend; mlp on request).")
+@click.option("--quiet", is_flag=True, help="No per-fold progress, only the result tables.")
 @click.option("--if-missing", is_flag=True, help="Only train models that have no champion yet.")
-def train(models: tuple[str, ...], data: Path | None, rows: int, seed: int, folds: int, if_missing: bool) -> None:
+def train(
+    models: tuple[str, ...], data: Path | None, rows: int, seed: int, folds: int, repeats: int | None, holdout: float,
+    time_budget: float, families: str | None, quiet: bool, if_missing: bool,
+) -> None:
     """Train, gate and register MODELS (default: every spec in the models directory)."""
     from ml_core.lifecycle import train_and_register
 
@@ -63,17 +74,21 @@ def train(models: tuple[str, ...], data: Path | None, rows: int, seed: int, fold
                 click.echo(f"{name}: champion {registry.champion(name)} already registered, skipping")
                 continue
             card = train_and_register(
-                registry, name, data=data, rows=rows, seed=seed, folds=folds, parity_tolerance=settings.parity_tolerance
+                registry, name, data=data, rows=rows, seed=seed, folds=folds, repeats=repeats, holdout=holdout, time_budget=time_budget,
+                families=families.split(",") if families else None, parity_tolerance=settings.parity_tolerance,
+                progress=None if quiet else lambda message, name=name: click.echo(f"{name}: {message}", err=True),
             )
-        except LeadscoreError as exc:
+        except (LeadscoreError, ValueError) as exc:
             click.echo(f"{name}: {exc}", err=True)
             failed = True
             continue
         m = card["metrics"]
         click.echo(
-            f"{name}: registered {card['version']} ({card['family']}), held-out {m['metric']} {m['holdout']:.4f} "
+            f"{name}: registered {card['version']} ({card['family']}), {estimate_text(m)} "
             f"(gate {m['quality_gate']}), ONNX parity {m['parity_max_abs_diff']:.1e}, {time.perf_counter() - started:.1f}s"
         )
+        for line in candidate_table(card):
+            click.echo(f"  {line}")
     sys.exit(1 if failed else 0)
 
 
@@ -87,7 +102,8 @@ def _has_champion(registry: Registry, name: str) -> bool:
 
 @main.command("models")
 def list_models() -> None:
-    """List models, their versions and champions; a broken model is named, the others still listed (exit 1)."""
+    """List models, their versions (champion *, challenger c with its mode), and the champion's
+    candidate table; a broken model or card is named and the others still listed (exit 1)."""
     settings = get_settings()
     registry = Registry(settings.models_dir)
     broken = False
@@ -99,15 +115,25 @@ def list_models() -> None:
             broken = True
             continue
         click.echo(f"{name}  (champion: {champion or 'none, serving rules'})")
+        try:
+            challenger = rollout.challenger(registry, name)
+        except LeadscoreError:
+            challenger = None
         for version in registry.versions(name):
-            mark = "*" if version == champion else " "
+            mark = "*" if version == champion else "c" if challenger is not None and version == challenger.version else " "
+            mode = f"  challenger, {challenger.mode}" if mark == "c" and challenger is not None else ""
             try:
                 card = registry.card(name, version)
-                m = card["metrics"]
-                click.echo(f"  {mark} {version}  {card['created_at']}  {card['family']:<20} {m['metric']} {m['holdout']:.4f}  data {card['data']['source']}")
+                click.echo(f"  {mark} {version}  {card['created_at']}  {card['family']:<20} {estimate_text(card['metrics'])}  data {card['data']['source']}{mode}")
             except (LeadscoreError, KeyError, TypeError) as exc:  # one bad card must not hide the rest
                 click.echo(f"  {mark} {version}  BROKEN: {exc.__class__.__name__}: {exc}")
                 broken = True
+        if champion:
+            try:
+                for line in candidate_table(registry.card(name, champion)):
+                    click.echo(f"      {line}")
+            except LeadscoreError:
+                pass  # reported above with its version
     sys.exit(1 if broken else 0)
 
 

@@ -19,6 +19,7 @@ from ml_core.registry import Registry
 from ml_core.settings import get_settings
 from ml_core.identifiers import DEFAULT_MODEL
 from tasks.cli_params import MODEL
+from tasks.card_text import estimate_text
 
 TIMEOUT = click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the training worker.")
 
@@ -130,8 +131,9 @@ def report(model: str, version: str | None) -> None:
         raise click.ClickException(f"{model} {version} has no report (registered before reports existed)")
     m = card["metrics"]
     click.echo(f"{model} {version}: {where / 'report.md'} (plots: {', '.join(f for f in card.get('report', []) if f.endswith('.png'))})")
-    click.echo(f"  family {card['family']}, held-out {m['metric']} {m['holdout']:.4f}, AUC {m['roc_auc']:.4f}, "
-               f"log loss {m['log_loss']:.4f}, Brier {m['brier']:.4f}, {m['holdout_rows']} rows; data {card['data']['source']}")
+    rows = m.get("evaluation_rows", m.get("holdout_rows"))
+    click.echo(f"  family {card['family']}, {estimate_text(m)}, AUC {m['roc_auc']:.4f}, "
+               f"log loss {m['log_loss']:.4f}, Brier {m['brier']:.4f}, {rows} rows; data {card['data']['source']}")
     for gate in card.get("gates", []):
         click.echo(f"  gate {gate['name']}: {'pass' if gate['passed'] else 'FAIL'}: {gate['detail']}")
     if card.get("optimization"):

@@ -57,7 +57,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models directory with every spec freshly trained and registered (small data: seconds each)."""
     root = copy_specs(tmp_path_factory.mktemp("models"), ALL_MODELS)
     for name in ALL_MODELS:
-        train_and_register(Registry(root), name, rows=4000, folds=3)
+        train_and_register(Registry(root), name, rows=4000, folds=3, repeats=1, time_budget=10)
     return root
 
 

@@ -39,7 +39,7 @@ def test_missing_model_falls_back_then_recovers_without_a_restart(redis_availabl
         assert first["served_by"] == "fallback" and first["model_version"] == "rules"
         assert "no champion registered" in first["fallback_reason"]
         # When a model is trained and registered while the worker runs
-        train_and_register(Registry(models), "lead_scorer", rows=3000, folds=3)
+        train_and_register(Registry(models), "lead_scorer", rows=3000, folds=3, repeats=1)
         # Then, within a bounded time, the same worker serves it: no restart
         deadline, served = time.monotonic() + 30, first
         while served["served_by"] != "onnx" and time.monotonic() < deadline:

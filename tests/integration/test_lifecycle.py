@@ -118,7 +118,7 @@ def lifecycle_env(root: Path, models: Path, **extra: str) -> dict[str, str]:
 def stack(redis_available: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("lifecycle")
     models = copy_specs(root / "models")
-    train_and_register(Registry(models), MODEL, rows=3000, folds=3)
+    train_and_register(Registry(models), MODEL, rows=3000, folds=3, repeats=1)
     env = lifecycle_env(
         root, models, reload_check_seconds=str(RELOAD_SECONDS), drift_min_samples="200", retrain_lock_ttl_seconds="5"
     )
@@ -254,7 +254,7 @@ def test_promote_and_rollback_change_what_the_running_worker_serves(stack: Stack
 
 def test_a_corrupt_version_never_replaces_a_working_one(stack: Stack, lifecycle_worker: Any) -> None:
     # Given a version whose model file was damaged after registration
-    card = train_and_register(stack.registry, MODEL, rows=1500, folds=3, seed=9, champion=False)
+    card = train_and_register(stack.registry, MODEL, rows=1500, folds=3, repeats=1, seed=9, champion=False)
     bad = card["version"]
     onnx = stack.registry.root / MODEL / bad / ONNX_FILE
     onnx.write_bytes(onnx.read_bytes()[:-10])

@@ -56,7 +56,7 @@ def stack(redis_available: None, tmp_path_factory: pytest.TempPathFactory) -> It
     root = tmp_path_factory.mktemp("model-outcomes")
     models = copy_specs(root / "models", (CHURN, *PAIR_MODELS))
     for name in (CHURN, *PAIR_MODELS):
-        train_and_register(Registry(models), name, rows=3000, folds=3)
+        train_and_register(Registry(models), name, rows=3000, folds=3, repeats=1)
     env = lifecycle_env(root, models, reload_check_seconds="0.3")
     with running_worker(env, root / "worker.log", queues="scoring,training", concurrency=2):
         yield Stack(env, models)

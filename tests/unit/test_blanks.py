@@ -20,7 +20,7 @@ from ml_core.imputation import ImputeWithIndicator, blanked
 from ml_core.lead_files import read_lead_file
 from ml_core.scoring import score_batch, score_one
 from ml_core.spec import ModelSpec, load_spec, parse_spec
-from ml_core.training import candidates
+from ml_core import candidates
 from tests.blank_tables import BLANK_MODEL, BLANK_SPEC_TOML, blank_lead, blank_table
 
 FAMILIES = ["logistic_regression", "gradient_boosting", "mlp"]
@@ -42,7 +42,8 @@ def bset(bspec: ModelSpec) -> TrainingSet:
 @pytest.fixture(scope="module")
 def bfamilies(bset: TrainingSet) -> dict[str, object]:
     with threadpool_limits(limits=1):
-        return {name: est.fit(bset.X, bset.y) for name, est in candidates(seed=3).items()}
+        plan = candidates.plan(bset.X, bset.y, builds=1, time_budget=5.0, seed=3)
+        return {name: candidates.build(name, bset.X, bset.y, plan) for name in FAMILIES}
 
 
 def spec_with(**feature: object) -> ModelSpec:

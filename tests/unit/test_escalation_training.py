@@ -58,7 +58,7 @@ def train_and_serve(tmp_path: Any, spec: ModelSpec, base_rate: float) -> tuple[d
     version loaded as a worker loads it."""
     frame = table(TRAIN_ROWS, base_rate, seed=1)
     trained = fit(spec, training_set(spec, frame, "test"), seed=3, folds=3, families=["logistic_regression"])
-    files, extra = version_files(trained, None, {"family": trained.family}, None, folds=5)
+    files, extra = version_files(trained, None, {"family": trained.family}, None)
     registry = Registry(tmp_path)
     (tmp_path / spec.name).mkdir()
     (tmp_path / spec.name / "spec.toml").write_text("")  # the registry only needs the directory here

@@ -13,7 +13,7 @@ def test_train_from_a_csv_export(empty_registry, trained, tmp_path):
     path = tmp_path / "crm_export.csv"
     synthetic.generate(MODEL, TRAIN_ROWS, seed=TRAIN_SEED).to_csv(path, index=False)
 
-    card = train_and_register(empty_registry, MODEL, data=path, seed=TRAIN_SEED, folds=FOLDS, champion=False)
+    card = train_and_register(empty_registry, MODEL, data=path, seed=TRAIN_SEED, folds=FOLDS, repeats=1, champion=False)
 
     assert card["version"] == "v1" and empty_registry.versions(MODEL) == ["v1"]
     assert card["data"]["source"] == "crm_export.csv"
@@ -38,7 +38,7 @@ def test_unknown_model(empty_registry):
 
 def test_training_over_a_champion_is_a_promotion_that_rollback_undoes(empty_registry):
     for seed in (1, 2):
-        train_and_register(empty_registry, MODEL, rows=TRAIN_ROWS, seed=seed, folds=FOLDS)
+        train_and_register(empty_registry, MODEL, rows=TRAIN_ROWS, seed=seed, folds=FOLDS, repeats=1)
     assert empty_registry.champion(MODEL) == "v2"
     promoted = [e for e in rollout.history(empty_registry, MODEL) if e["event"] == "promoted"]
     assert [(e["version"], e["previous"]) for e in promoted] == [("v1", None), ("v2", "v1")]

@@ -136,7 +136,7 @@ def test_model_served_matches_report_the_derived_features_each_model_saw(tmp_pat
     for name in ("property_matcher", "viewing_probability_predictor"):
         (tmp_path / name).mkdir()
         shutil.copy(REPO_MODELS / name / "spec.toml", tmp_path / name / "spec.toml")
-        train_and_register(registry, name, rows=1500, folds=2)
+        train_and_register(registry, name, rows=1500, folds=2, repeats=1)
     pool = ModelPool(registry)
     served = [pool.get("property_matcher"), pool.get("viewing_probability_predictor")]
     kept: list[ScoredPair] = []

@@ -14,11 +14,11 @@ from ml_core.outcomes import OutcomeStore, Snapshot
 from ml_core.registry import Registry
 from ml_core.retrain import RetrainPolicy, retrain, training_data
 from ml_core.spec import ModelSpec
-from ml_core.training import TrainedModel, candidates, fit
+from ml_core.training import TrainedModel, fit
 
 from .helpers import MODEL
 
-FAST = RetrainPolicy(base_rows=1500, folds=2)
+FAST = RetrainPolicy(base_rows=1500, folds=2, repeats=1)
 
 
 def store_with(tmp_path: Path, n: int) -> OutcomeStore:
@@ -41,18 +41,21 @@ def test_base_data_is_added_only_while_outcomes_are_few(tmp_path: Path, spec: Mo
 
 def test_a_retrain_that_must_beat_the_champion_and_does_not_is_refused_with_numbers(tmp_path: Path, registered: Registry) -> None:
     with pytest.raises(RegistrationRefusedError) as refused:
-        retrain(registered, store_with(tmp_path, 20), MODEL, RetrainPolicy(base_rows=1500, folds=2, champion_tolerance=-0.2))
+        retrain(registered, store_with(tmp_path, 20), MODEL, RetrainPolicy(base_rows=1500, folds=2, repeats=1, champion_tolerance=-0.2))
     assert "against champion v1's" in str(refused.value) and "beyond tolerance -0.2" in str(refused.value)
     assert registered.versions(MODEL) == ["v1"]
     assert rollout.history(registered, MODEL)[-1]["event"] == "retrain_refused"
 
 
 def test_a_passing_retrain_becomes_the_challenger_with_its_report(tmp_path: Path, registered: Registry) -> None:
-    result = retrain(registered, store_with(tmp_path, 20), MODEL, RetrainPolicy(base_rows=4000, folds=2, champion_tolerance=1.0))
+    result = retrain(registered, store_with(tmp_path, 20), MODEL, RetrainPolicy(base_rows=4000, folds=2, repeats=1, champion_tolerance=1.0))
     assert (result["role"], result["version"]) == ("challenger", "v2")
     assert rollout.challenger(registered, MODEL).mode == "shadow"
     card = registered.card(MODEL, "v2")
     assert card["comparison"]["champion"] == "v1" and card["training_set"]["outcomes"] == 20
+    # judged on every retrain row, out of fold, against the champion's scores on the same rows
+    assert (card["comparison"]["candidate_scored"], card["comparison"]["rows"]) == ("out-of-fold", 4020)
+    assert card["comparison"]["candidate"] == card["metrics"]["estimate"]
     assert (registered.root / MODEL / "v2" / "report_roc.png").read_bytes()[:4] == b"\x89PNG"
     assert registered.champion(MODEL) == "v1"
 
@@ -63,20 +66,19 @@ def test_a_retrain_that_dies_midway_leaves_no_version(tmp_path: Path, registered
 
     monkeypatch.setattr("ml_core.report.render", die)
     with pytest.raises(MemoryError):
-        retrain(registered, store_with(tmp_path, 20), MODEL, RetrainPolicy(base_rows=4000, folds=2, champion_tolerance=1.0))
+        retrain(registered, store_with(tmp_path, 20), MODEL, RetrainPolicy(base_rows=4000, folds=2, repeats=1, champion_tolerance=1.0))
     assert registered.versions(MODEL) == ["v1"] and rollout.challenger(registered, MODEL) is None
 
 
-def fitted(spec: ModelSpec, train_set, family: str, monkeypatch) -> TrainedModel:
-    monkeypatch.setattr("ml_core.training.candidates", lambda seed: {family: candidates(seed)[family]})
-    return fit(spec, train_set, folds=2)
+def fitted(spec: ModelSpec, train_set, family: str) -> TrainedModel:
+    return fit(spec, train_set, folds=2, repeats=1, families=[family])
 
 
-def test_int8_only_where_there_are_matmul_operators_and_always_with_the_guard(spec, train_set, monkeypatch) -> None:
-    linear = optimize(fitted(spec, train_set, "logistic_regression", monkeypatch), Tolerance())
+def test_int8_only_where_there_are_matmul_operators_and_always_with_the_guard(spec, train_set) -> None:
+    linear = optimize(fitted(spec, train_set, "logistic_regression"), Tolerance())
     assert (linear.kind, linear.served) == ("none", False) and "no quantizable operators" in linear.card["reason"]
 
-    mlp = fitted(spec, train_set, "mlp", monkeypatch)
+    mlp = fitted(spec, train_set, "mlp")
     quantized = optimize(mlp, Tolerance())
     assert quantized.kind == "int8"
     assert {"auc_change", "max_abs_diff", "label_flip_rate"} <= set(quantized.card["guard"])
@@ -90,8 +92,8 @@ def test_int8_only_where_there_are_matmul_operators_and_always_with_the_guard(sp
     assert loose.served or "not smaller" in loose.card["reason"]
 
 
-def test_trees_get_a_compact_ensemble_held_to_the_same_guard(spec, train_set, monkeypatch) -> None:
-    trees = fitted(spec, train_set, "gradient_boosting", monkeypatch)
+def test_trees_get_a_compact_ensemble_held_to_the_same_guard(spec, train_set) -> None:
+    trees = fitted(spec, train_set, "gradient_boosting")
     compact = optimize(trees, Tolerance(max_auc_drop=1.0, max_abs_diff=1.0, max_flip_rate=1.0))
     assert (compact.kind, compact.served) == ("compact", True)
     assert compact.card["size_bytes"]["compact"] < compact.card["size_bytes"]["full"]
