@@ -46,6 +46,7 @@ class OnnxScorer:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: skl2onnx graphs carry unused initializers ORT warns about on every load
         self.name, self.version, self.decision = name, version, decision
         self.file_id = file_id
         """Inode, size and mtime of the file the bytes were read from: the pool re-verifies it when they change."""

@@ -14,10 +14,11 @@ setup_venv() {  # setup_venv [extras]: create .venv and install the project (aga
   want="$(sha256sum pyproject.toml | cut -c1-64)${extras}"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "installing leadscore${extras:+[$extras]} and its dependencies into $VENV (a few minutes the first time)..."
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip 2>"$VENV/install.log" \
+      || { tail -20 "$VENV/install.log" >&2; echo "could not upgrade pip in $VENV" >&2; exit 1; }
     # compat: a plain .pth entry for the project directory (no import hook, no setuptools warning)
     if ! "$VENV/bin/python" -m pip install --progress-bar off -e ".${extras:+[$extras]}" --config-settings editable_mode=compat 2>&1 \
-        | tee "$VENV/install.log" | { grep --line-buffered -E '^(Collecting|Successfully installed)' || true; } | sed -u 's/^/  /'; then
+        | tee -a "$VENV/install.log" | { grep --line-buffered -E '^(Collecting|Successfully installed)' || true; } | sed -u 's/^/  /'; then
       tail -20 "$VENV/install.log" >&2
       echo "pip install failed; the whole log is $VENV/install.log" >&2
       exit 1
