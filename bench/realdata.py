@@ -39,6 +39,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from ml_core.dataset import training_set  # noqa: E402
+from ml_core.decision import Decision, evaluate as decide  # noqa: E402
 from ml_core.lifecycle import train_and_register  # noqa: E402
 from ml_core.onnx_model import OnnxScorer  # noqa: E402
 from ml_core.ranking import metric_value  # noqa: E402
@@ -58,6 +59,8 @@ class Result:
     scores: dict[str, dict[str, list[float]]] = field(default_factory=lambda: {m: {k: [] for k in MEASURES} for m in METHODS})
     chosen: list[str] = field(default_factory=list)
     train_seconds: list[float] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    """Per outer fold: what the card's escalation threshold and band cut-offs do on the outer test rows."""
 
 
 def register(table: RealTable, frame: object, root: Path, seed: int, time_budget: float) -> tuple[Registry, str, dict, float]:
@@ -94,6 +97,9 @@ def evaluate(table: RealTable, outer_folds: int, seed: int, time_budget: float) 
             for measure in MEASURES:
                 result.scores[method][measure].append(metric_value(measure, test.y, p))
         result.chosen.append(card["family"])
+        served_decision = Decision.from_card(card)
+        assert served_decision is not None, "every version registered now resolves its escalation and bands"
+        result.decisions.append({"budget": card["decision"]["escalation"]["budget"], **decide(test.y, served, served_decision)})
         result.train_seconds.append(seconds)
         print(f"realdata: {table.name} outer fold {k + 1}/{outer_folds}: {card['family']}, AUC "
               + ", ".join(f"{m} {result.scores[m]['roc_auc'][-1]:.4f}" for m in METHODS) + f", trained in {seconds:.1f}s", file=sys.stderr, flush=True)
@@ -154,6 +160,19 @@ def report(results: list[Result], speed: dict[str, float], args: argparse.Namesp
                   f"{'HIT' if hit else 'MISS' + why} |")
     for name, secs in speed.items():
         print(f"| training time, {name} (whole table) | < {SPEED[name]:.0f} s | {secs:.1f} s | {'HIT' if secs < SPEED[name] else 'MISS'} |")
+    print("\nEscalation and bands on the outer test rows, as served (the card's threshold and cut-offs, resolved on the "
+          "training part's out-of-fold scores with the default 25 % budget and hot = top 10 %, warm = next 30 %): the share "
+          "escalated, the fast path's accuracy on the leads it keeps, and per band its share, conversion rate and lift over "
+          "the table's base rate. Means over the outer folds.\n")
+    print("| table | budget | escalated | fast-path accuracy | hot share / conv. / lift | warm share / conv. / lift | cold share / conv. / lift |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        d = r.decisions
+        mean = lambda f: float(np.mean([f(x) for x in d if f(x) is not None])) if any(f(x) is not None for x in d) else float("nan")  # noqa: E731
+        bands = [f"{mean(lambda x, b=b: x['bands'][b]['share']):.1%} / {mean(lambda x, b=b: x['bands'][b]['conversion']):.1%} / "
+                 f"{mean(lambda x, b=b: x['bands'][b]['lift']):.2f}x" for b in ("hot", "warm", "cold")]
+        print(f"| {r.table.name} | {mean(lambda x: x['budget']):.0%} | {mean(lambda x: x['escalation_rate']):.1%} | "
+              f"{mean(lambda x: x['fast_path_accuracy']):.1%} | " + " | ".join(bands) + " |")
     print(f"\n{hits} of {2 * len(results)} quality targets hit. Tables and what was dropped:\n")
     for r in results:
         print(f"- {r.table.name} ({r.table.source}): {r.table.note}.")
