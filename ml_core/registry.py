@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ml_core import context
@@ -104,7 +104,7 @@ class Registry:
         trained: TrainedModel,
         *,
         champion: bool = True,
-        extra_files: Mapping[str, bytes] | None = None,
+        extra_files: Mapping[str, bytes] | Callable[[str], Mapping[str, bytes]] | None = None,
         card_extra: Mapping[str, Any] | None = None,
     ) -> str:
         """Write a complete version and rename it into place. ``extra_files`` (reports, the drift
@@ -134,7 +134,8 @@ class Registry:
             taken = [int(m.group(1)) for p in self.model_dir(name).iterdir() if (m := _VERSION.match(p.name))]
             version = f"v{max(taken, default=0) + 1}"
             onnx = stamp(trained.onnx, identity(name, version, trained.spec.sha256, trained.spec.columns))
-            files = {ONNX_FILE: onnx, NATIVE_FILE: native, **(extra_files or {})}
+            extra = extra_files(version) if callable(extra_files) else extra_files  # a report names its version
+            files = {ONNX_FILE: onnx, NATIVE_FILE: native, **(extra or {})}
             card["version"] = version
             card["files"] = {fname: hashlib.sha256(blob).hexdigest() for fname, blob in files.items()}
             staging = self.model_dir(name) / f".staging-{uuid.uuid4().hex}"

@@ -56,16 +56,17 @@ def render(
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
+    which = f"{spec.name} {headline.get('version', '(unregistered)')}"  # every plot names what it shows
     importance = _importance(spec, model, X_test, y_test, seed)
     oof_y, oof_p, decision = out_of_fold
     curve = escalation.curve(oof_y, oof_p)
     rows = str(headline.get("evaluated_on", "held_out")).replace("_", "-")
     files = {
-        "report_roc.png": _roc(plt, y_test, proba, champion_proba, headline, rows),
-        "report_calibration.png": _calibration(plt, y_test, proba),
-        "report_scores.png": _scores(plt, spec, y_test, proba, decision["bands"], rows),
-        "report_importance.png": _importance_plot(plt, importance),
-        "report_escalation.png": _escalation_plot(plt, curve, decision["escalation"]),
+        "report_roc.png": _roc(plt, y_test, proba, champion_proba, headline, rows, which),
+        "report_calibration.png": _calibration(plt, y_test, proba, which),
+        "report_scores.png": _scores(plt, spec, y_test, proba, decision["bands"], rows, which),
+        "report_importance.png": _importance_plot(plt, importance, which),
+        "report_escalation.png": _escalation_plot(plt, curve, decision["escalation"], which),
     }
     numbers = {**headline, "top_features": importance[:10], "decision": decision, "escalation_curve": curve}
     files["report.json"] = json.dumps(numbers, indent=2).encode()
@@ -73,14 +74,15 @@ def render(
     return files
 
 
-def _png(plt: Any, fig: Any) -> bytes:
+def _png(plt: Any, fig: Any, which: str) -> bytes:
+    fig.suptitle(which, fontsize=8, x=0.01, ha="left")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
     return buffer.getvalue()
 
 
-def _roc(plt: Any, y: np.ndarray, p: np.ndarray, champion: np.ndarray | None, headline: dict[str, Any], rows: str) -> bytes:
+def _roc(plt: Any, y: np.ndarray, p: np.ndarray, champion: np.ndarray | None, headline: dict[str, Any], rows: str, which: str) -> bytes:
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     fpr, tpr, _ = roc_curve(y, p)
     ax.plot(fpr, tpr, label=f"{headline.get('version', 'this version')} (AUC {headline.get('roc_auc', float('nan')):.3f})")
@@ -90,19 +92,19 @@ def _roc(plt: Any, y: np.ndarray, p: np.ndarray, champion: np.ndarray | None, he
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC, {rows} rows")
     ax.legend(loc="lower right", fontsize=8)
-    return _png(plt, fig)
+    return _png(plt, fig, which)
 
 
-def _calibration(plt: Any, y: np.ndarray, p: np.ndarray) -> bytes:
+def _calibration(plt: Any, y: np.ndarray, p: np.ndarray, which: str) -> bytes:
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     observed, predicted = calibration_curve(y, p, n_bins=10, strategy="quantile")
     ax.plot(predicted, observed, marker="o")
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8)
     ax.set(xlabel="predicted probability", ylabel="observed rate", title="Calibration (deciles)")
-    return _png(plt, fig)
+    return _png(plt, fig, which)
 
 
-def _scores(plt: Any, spec: ModelSpec, y: np.ndarray, p: np.ndarray, bands: dict[str, Any], rows: str) -> bytes:
+def _scores(plt: Any, spec: ModelSpec, y: np.ndarray, p: np.ndarray, bands: dict[str, Any], rows: str, which: str) -> bytes:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     bins = np.linspace(0, 100, 41)
     ax.hist(p[y == 0] * 100, bins=bins, alpha=0.6, label=f"{spec.target} = 0")
@@ -112,10 +114,10 @@ def _scores(plt: Any, spec: ModelSpec, y: np.ndarray, p: np.ndarray, bands: dict
         ax.text(cut + 1, ax.get_ylim()[1] * 0.9, name, fontsize=8)
     ax.set(xlabel="score", ylabel=f"{rows} leads", title="Score distribution across the label bands")
     ax.legend(fontsize=8)
-    return _png(plt, fig)
+    return _png(plt, fig, which)
 
 
-def _escalation_plot(plt: Any, curve: list[dict[str, Any]], chosen: dict[str, Any]) -> bytes:
+def _escalation_plot(plt: Any, curve: list[dict[str, Any]], chosen: dict[str, Any], which: str) -> bytes:
     fig, ax = plt.subplots(figsize=(5.5, 4))
     ax.plot([c["alpha"] for c in curve], [c["budget"] for c in curve], marker=".", label="share escalated")
     kept = [c for c in curve if c["fast_path_accuracy"] is not None]
@@ -124,7 +126,7 @@ def _escalation_plot(plt: Any, curve: list[dict[str, Any]], chosen: dict[str, An
     ax.set(xlabel="guarantee alpha (share of leads the fast path may get wrong)", ylabel="share of leads",
            title="Escalation against the guarantee, out of fold")
     ax.legend(fontsize=8)
-    return _png(plt, fig)
+    return _png(plt, fig, which)
 
 
 def _importance(spec: ModelSpec, model: Any, X: np.ndarray, y: np.ndarray, seed: int) -> list[dict[str, Any]]:
@@ -134,12 +136,12 @@ def _importance(spec: ModelSpec, model: Any, X: np.ndarray, y: np.ndarray, seed:
     return [{"column": spec.columns[j], "auc_drop": round(float(result.importances_mean[j]), 5)} for j in order]
 
 
-def _importance_plot(plt: Any, importance: list[dict[str, Any]]) -> bytes:
+def _importance_plot(plt: Any, importance: list[dict[str, Any]], which: str) -> bytes:
     top = importance[:10][::-1]
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(top) + 1))
     ax.barh([t["column"] for t in top], [t["auc_drop"] for t in top])
     ax.set(xlabel="AUC lost when shuffled", title="Top feature importances")
-    return _png(plt, fig)
+    return _png(plt, fig, which)
 
 
 def _markdown(spec: ModelSpec, n: dict[str, Any]) -> str:

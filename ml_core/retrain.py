@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,9 +124,10 @@ def retrain(registry: Registry, store: OutcomeStore, name: str, policy: RetrainP
 
 def version_files(
     trained: TrainedModel, optimized: Optimized | None, headline: dict[str, Any], champion_p: np.ndarray | None
-) -> tuple[dict[str, bytes], dict[str, Any]]:
+) -> tuple[Callable[[str], dict[str, bytes]], dict[str, Any]]:
     """Files registered beside the model (drift profile, report, the full artifact when an optimized
-    one serves) and the card entries that describe them: the rules derived from every row
+    one serves), rendered for the version the registry gives them (the report names it), and the
+    card entries that describe them: the rules derived from every row
     (``ml_core.derived_rules``: what serves when the model cannot, if the spec has no ``[fallback]``)
     and the escalation threshold and band cut-offs resolved on training's out-of-fold scores (``decision``)."""
     served_model = optimized.model if optimized else trained.model
@@ -134,7 +136,6 @@ def version_files(
     oof_y, oof_p = trained.oof_y, trained.oof_proba
     resolved = decision.resolve(trained.spec, oof_y, oof_p, f"out of fold: {len(oof_y)} rows ({trained.family})")
     files = {PROFILE_FILE: json.dumps(drift.profile(trained.spec, trained.X, p)).encode()}
-    files.update(report.render(trained.spec, served_model, X, y, p, headline, champion_p, out_of_fold=(oof_y, oof_p, resolved)))
     extra: dict[str, Any] = {"report": list(report.FILES), "profile": PROFILE_FILE, "decision": resolved}
     extra[derived_rules.CARD_KEY] = derived_rules.derive(trained.spec, trained.X, trained.y)
     if optimized is not None:
@@ -142,7 +143,13 @@ def version_files(
         if optimized.served:
             files[FULL_ONNX_FILE] = trained.onnx
             extra["served_file"] = f"{ONNX_FILE} ({optimized.kind}); full model in {FULL_ONNX_FILE}"
-    return files, extra
+
+    def files_for(version: str) -> dict[str, bytes]:
+        rendered = report.render(trained.spec, served_model, X, y, p, {**headline, "version": version}, champion_p,
+                                 out_of_fold=(oof_y, oof_p, resolved))
+        return {**files, **rendered}
+
+    return files_for, extra
 
 
 def judged_rows(trained: TrainedModel, optimized: Optimized | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -44,3 +44,12 @@ def test_training_over_a_champion_is_a_promotion_that_rollback_undoes(empty_regi
     assert [(e["version"], e["previous"]) for e in promoted] == [("v1", None), ("v2", "v1")]
     rollout.rollback(empty_registry, MODEL)
     assert empty_registry.champion(MODEL) == "v1"
+
+
+def test_each_versions_report_names_its_model_and_version(empty_registry):
+    for seed in (1, 2):
+        train_and_register(empty_registry, MODEL, rows=TRAIN_ROWS, seed=seed, folds=FOLDS, repeats=1)
+    for version in ("v1", "v2"):
+        report = empty_registry.verified_file(MODEL, version, "report.md").decode()
+        assert report.splitlines()[0] == f"# {MODEL} {version}"
+        assert "held-out holdout" not in report
