@@ -1,4 +1,4 @@
-"""Leads read as a stream of fixed-size chunks: from a CSV or Parquet file, or from any iterable.
+"""Leads read as a stream of fixed-size chunks: from a CSV, Parquet or JSON-lines file, or from any iterable.
 
 Bulk jobs never hold a whole input: a 1,000,000-row file goes through one chunk at a time. A
 chunk holds JSON-shaped leads (what ``score_batch`` validates) and the rows the reader itself
@@ -11,6 +11,10 @@ Cells become JSON values by the kind of feature they feed: numbers are parsed, `
 (a Parquet list column is taken as is), empty cells are left out (missing: a blank the spec allows, the
 feature's default, or "missing (required)"). A cell that does not parse is passed on as text, so validation reports
 it exactly as it would for a JSON lead ("expected a number, got string").
+
+A JSON-lines file (``.jsonl``, ``.ndjson``) holds one JSON lead per line, in either form a lead
+takes: its features, or its conversation (``{"id": ..., "context": {...}}``, ``ml_core.context``).
+Blank lines are skipped; a line that is not UTF-8 or not JSON is that row's error.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from ml_core.spec import ModelSpec
 
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
 _MAX_NAME = 64
 _SKIP: Any = object()  # an empty cell: the key is left out of the lead
 
@@ -89,13 +94,15 @@ def chunk_leads(leads: Iterable[Any], size: int) -> Iterator[LeadChunk]:
         yield LeadChunk(first, batch)
 
 
-def lead_file_format(path: Path) -> Literal["csv", "parquet"]:
+def lead_file_format(path: Path) -> Literal["csv", "parquet", "jsonl"]:
     suffix = Path(path).suffix.lower()
     if suffix in CSV_SUFFIXES:
         return "csv"
     if suffix in PARQUET_SUFFIXES:
         return "parquet"
-    raise LeadFileError(Path(path).name, f"expected a .csv or .parquet file, got {suffix or 'no suffix'!r}")
+    if suffix in JSONL_SUFFIXES:
+        return "jsonl"
+    raise LeadFileError(Path(path).name, f"expected a .csv, .parquet or .jsonl file, got {suffix or 'no suffix'!r}")
 
 
 def read_lead_file(
@@ -104,14 +111,48 @@ def read_lead_file(
     """Chunks of ``size`` rows from a CSV or Parquet file. A header problem raises ``LeadFileError``
     before the first chunk; a bad row becomes that row's error."""
     path = Path(path)
-    if lead_file_format(path) == "csv":
+    kind = lead_file_format(path)
+    if kind == "csv":
         return _read_csv(path, spec, size, unknown_fields)
+    if kind == "jsonl":
+        return _read_jsonl(path, size)
     return _read_parquet(path, spec, size, unknown_fields)
+
+
+def _read_jsonl(path: Path, size: int) -> Iterator[LeadChunk]:
+    """One lead per non-blank line; validation (and a context's derivation) happens where it is scored."""
+    leads: list[Any] = []
+    rejected: dict[int, dict[str, Any]] = {}
+    first = 0
+    with open(path, "rb") as f:
+        for raw in f:
+            if not raw.strip():
+                continue
+            pos = len(leads)
+            try:
+                leads.append(orjson.loads(raw))
+            except orjson.JSONDecodeError:
+                problem = "not valid UTF-8" if not _is_utf8_bytes(raw) else "not a JSON value"
+                rejected[pos] = _error(pos, None, [["row", problem]])
+                leads.append(None)
+            if len(leads) == size:
+                yield LeadChunk(first, leads, rejected)
+                first, leads, rejected = first + size, [], {}
+    if leads:
+        yield LeadChunk(first, leads, rejected)
+
+
+def _is_utf8_bytes(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def count_rows_estimate(path: Path) -> int:
     """Rows in a lead file: exact for Parquet, newlines minus the header for CSV (quoted
-    newlines make it an estimate, which is all a progress bar needs)."""
+    newlines make it an estimate, which is all a progress bar needs), newlines for JSON lines."""
     path = Path(path)
     if lead_file_format(path) == "parquet":
         import pyarrow.parquet as pq
@@ -122,7 +163,7 @@ def count_rows_estimate(path: Path) -> int:
         while block := f.read(1 << 20):
             lines += block.count(b"\n")
             last = block[-1:]
-    return max(0, lines + (last != b"\n") - 1)
+    return max(0, lines + (last != b"\n") - (lead_file_format(path) == "csv"))
 
 
 def columns_to_read(spec: ModelSpec, source: str, header: list[str], unknown_fields: str) -> list[str]:

@@ -110,3 +110,23 @@ def test_the_score_client_caches_a_conversation_by_its_derived_features(worker: 
         # and the cache key is the derived features' digest: the feature form finds the same entry
         twin = client.lookup({"id": "ctx-client-2", **fresh["features"]})
         assert twin is not None and twin["probability"] == fresh["probability"]
+
+
+def test_score_file_reads_conversations_from_json_lines(worker: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tasks.cli import main
+
+    # Given a JSON-lines file of conversations (and one line that is not JSON)
+    leads = [json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("*.json"))]
+    (tmp_path / "leads.jsonl").write_text("\n".join([*map(json.dumps, leads), "{oops"]) + "\n")
+    # When it is scored as a bulk file
+    result = CliRunner().invoke(main, ["score-file", str(tmp_path / "leads.jsonl"), "--out", str(tmp_path / "out.csv")])
+    assert result.exit_code == 1, result.output  # one invalid row
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+    # Then every conversation is scored exactly as score_lead scores it, and the bad line has its error
+    for lead, row in zip(leads, rows):
+        assert float(row["probability"]) == score_lead.delay(lead).get(timeout=10)["probability"]
+    assert rows[-1]["error"] and not rows[-1]["probability"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +90,7 @@ def test_unknown_columns_are_dropped_when_configured_to_ignore(tmp_path: Path) -
 
 
 def test_other_suffixes_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(LeadFileError, match="expected a .csv or .parquet file"):
+    with pytest.raises(LeadFileError, match="expected a .csv, .parquet or .jsonl file"):
         read_lead_file(write(tmp_path / "a.xlsx", HEADER), SPEC, 10)
 
 
@@ -128,3 +130,18 @@ def test_tags_cells_become_arrays_from_csv_and_parquet(tmp_path: Path) -> None:
     pd.DataFrame({"id": ["a"], "amenities": [["garden"]]}).to_parquet(tmp_path / "a.parquet")
     (chunk,) = read_lead_file(tmp_path / "a.parquet", spec, 10)
     assert chunk.leads == [{"id": "a", "amenities": ["garden"]}]
+
+
+def test_json_lines_files_hold_leads_in_either_form(tmp_path: Path) -> None:
+    from tests.unit.helpers import REPO_MODELS, valid_lead
+
+    conversation = json.loads((REPO_MODELS.parent / "examples" / "lead_scorer" / "conversations" / "hot.json").read_text())
+    path = tmp_path / "leads.jsonl"
+    path.write_bytes(b"\n".join([json.dumps(valid_lead("a")).encode(), b"", json.dumps(conversation).encode(), b"{not json", b"\xff\xfe"]) + b"\n")
+    chunks = list(read_lead_file(path, load_spec(REPO_MODELS, "lead_scorer"), 3))
+    assert [c.first_row for c in chunks] == [0, 3]
+    leads = [lead for c in chunks for lead in c.leads]
+    assert leads[0]["id"] == "a" and "context" in leads[1] and leads[2] is None and leads[3] is None
+    assert chunks[0].rejected[2]["problems"] == [{"field": "row", "problem": "not a JSON value"}]
+    assert chunks[1].rejected[0]["problems"] == [{"field": "row", "problem": "not valid UTF-8"}]
+    assert count_rows_estimate(path) == 5  # newlines: an estimate for the progress bar, blank lines included
