@@ -21,11 +21,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from model_stack import machine, p, profile_lead, properties, scoring_worker, timings_ms, trained_models  # noqa: E402
-
-from ml_core.matching import rank_properties  # noqa: E402
-from ml_core.pool import ModelPool  # noqa: E402
-from ml_core.registry import Registry  # noqa: E402
+from bench.model_stack import machine, p, profile_lead, properties, scoring_worker, timings_ms, trained_models
+from ml_core.matching import rank_properties
+from ml_core.pool import ModelPool
+from ml_core.registry import Registry
 
 
 def main() -> None:

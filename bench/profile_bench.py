@@ -21,13 +21,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from model_stack import interleaved_timings_ms, machine, p, profile_lead, properties, scoring_worker, trained_models  # noqa: E402
-
-from ml_core.matching import PREFERENCES, rank_properties  # noqa: E402
-from ml_core.pool import ModelPool  # noqa: E402
-from ml_core.profile import split_lead  # noqa: E402
-from ml_core.registry import Registry  # noqa: E402
-from ml_core.scoring import score_one  # noqa: E402
+from bench.model_stack import interleaved_timings_ms, machine, p, profile_lead, properties, scoring_worker, trained_models
+from ml_core.matching import PREFERENCES, rank_properties
+from ml_core.pool import ModelPool
+from ml_core.profile import split_lead
+from ml_core.registry import Registry
+from ml_core.scoring import score_one
 
 LEAD_MODELS = ("lead_scorer", "churn_predictor")
 PAIR_MODELS = ("property_matcher", "property_interest_predictor", "viewing_probability_predictor")

@@ -26,22 +26,21 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from real_tables import TABLES, RealTable, spec_toml  # noqa: E402
-from sklearn.datasets import make_classification  # noqa: E402
-from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.model_selection import StratifiedKFold  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
+from sklearn.datasets import make_classification
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
-from ml_core.dataset import training_set  # noqa: E402
-from ml_core.lifecycle import train_and_register  # noqa: E402
-from ml_core.onnx_model import OnnxScorer  # noqa: E402
-from ml_core.ranking import metric_value  # noqa: E402
-from ml_core.registry import Registry  # noqa: E402
+from bench.real_tables import TABLES, RealTable, spec_toml
+from ml_core.dataset import training_set
+from ml_core.lifecycle import train_and_register
+from ml_core.onnx_model import OnnxScorer
+from ml_core.ranking import metric_value
+from ml_core.registry import Registry
 
 METHODS = ("leadscore", "LogReg", "HGB")
 MEASURES = ("roc_auc", "average_precision", "top20_capture")

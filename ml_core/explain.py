@@ -54,7 +54,7 @@ MAX_SHAPLEY_FEATURES = 16
 """2^16 rows through the network per lead is still well under a second; beyond, no explanation."""
 
 if TYPE_CHECKING:
-    from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 

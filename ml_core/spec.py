@@ -238,7 +238,7 @@ def _parse_bands(name: str, bands: dict[str, Any]) -> Bands:
         if "hot_share" not in bands or "warm_share" not in bands:
             raise SpecError(name, f"bands by share need both 'hot_share' and 'warm_share', got {sorted(bands)}")
         hot_share, warm_share = float(bands["hot_share"]), float(bands["warm_share"])
-        if not (0 < hot_share and 0 <= warm_share and hot_share + warm_share < 1):
+        if not (hot_share > 0 and warm_share >= 0 and hot_share + warm_share < 1):
             raise SpecError(name, f"bands need 0 < hot_share, 0 <= warm_share, hot_share + warm_share < 1, got {hot_share}, {warm_share}")
     if has_cuts:
         if "hot" not in bands or "warm" not in bands:

@@ -27,7 +27,8 @@ from ml_core import candidates, onnx_model, selection
 from ml_core.dataset import TrainingSet
 from ml_core.errors import DatasetError, RegistrationRefusedError
 from ml_core.imputation import blanked
-from ml_core.ranking import METRICS, metric_value as _metric_value, ranking_metrics
+from ml_core.ranking import METRICS, ranking_metrics
+from ml_core.ranking import metric_value as _metric_value
 from ml_core.spec import ModelSpec
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,6 @@ from celery import Celery
 from kombu import Queue
 
 from beat_schedule import schedule
-
 from ml_core.settings import Settings, get_settings
 from tasks import serialization
 

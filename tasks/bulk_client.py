@@ -20,11 +20,11 @@ from celery import Celery
 
 from ml_core.bulk_chunk import chunk_rows
 from ml_core.errors import BulkJobError
+from ml_core.identifiers import DEFAULT_MODEL
 from ml_core.lead_files import LeadChunk, chunk_leads, read_lead_file
 from ml_core.registry import Registry
 from ml_core.result_files import ResultWriter
 from ml_core.settings import Settings, get_settings
-from ml_core.identifiers import DEFAULT_MODEL
 from tasks.bulk_jobs import dispatch, finalize_if_complete, recover, resume
 from tasks.bulk_store import BulkStore, Progress
 

@@ -13,12 +13,12 @@ import click
 
 from ml_core import rollout
 from ml_core.errors import LeadscoreError, ModelNotFoundError
+from ml_core.identifiers import DEFAULT_MODEL
 from ml_core.registry import Registry
 from ml_core.settings import get_settings
 from ml_core.spec import available_models
-from ml_core.identifiers import DEFAULT_MODEL
-from tasks.cli_params import MODEL
 from tasks.card_text import candidate_table, estimate_text
+from tasks.cli_params import MODEL
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 PAIR_EXAMPLES = EXAMPLES / "property_matching"
@@ -199,7 +199,7 @@ def ping(queue: str | None, timeout: float) -> None:
     queue = queue or get_settings().scoring_queue
     try:
         pong = ping_task.apply_async(queue=queue, expires=timeout).get(timeout=timeout)
-    except Exception as exc:  # noqa: BLE001 - a health check reports every failure the same way
+    except Exception as exc:  # a health check reports every failure the same way
         click.echo(f"{queue}: no answer within {timeout:.0f}s ({exc.__class__.__name__})", err=True)
         sys.exit(1)
     click.echo(f"{queue}: pong from {pong['hostname']} pid {pong['pid']}, models {json.dumps(pong['models'])}")
@@ -321,7 +321,7 @@ def stack_start(wait: float) -> None:
         try:
             pong = ping.delay().get(timeout=5)
             break
-        except Exception as exc:  # noqa: BLE001 - any failure here means "not up yet"
+        except Exception as exc:  # any failure here means "not up yet"
             if time.monotonic() > deadline:
                 raise click.ClickException(f"no worker answered within {wait:.0f}s ({exc.__class__.__name__}); see the logs in {settings.run_dir}") from None
     click.echo(f"workers up (pong from {pong['hostname']} pid {pong['pid']}); Flower at http://{settings.flower_address}:{settings.flower_port}")

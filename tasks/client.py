@@ -45,7 +45,6 @@ from ml_core.spec import ModelSpec
 from tasks.side_effects import Outcome, SideEffects, lead_features
 
 
-
 class ScoreClient:
     def __init__(self, settings: Settings | None = None, app: Celery | None = None) -> None:
         if app is None:

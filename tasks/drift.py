@@ -21,10 +21,10 @@ from celery import current_app, shared_task
 from ml_core import drift
 from ml_core.errors import ArtifactIntegrityError, LeadscoreError, ModelNotFoundError
 from ml_core.features import encode_leads
+from ml_core.identifiers import model_names
 from ml_core.registry import Registry
 from ml_core.settings import get_settings
 from ml_core.spec import available_models
-from ml_core.identifiers import model_names
 from tasks.retrain import RETRAIN_TASK
 from tasks.worker import publish_model_event, snapshots
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -37,7 +37,7 @@ def stream_key(event_type: str) -> str:
 
 
 def event_fields(event_type: str, result: dict[str, Any], now: float | None = None) -> dict[str, str]:
-    ts = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
+    ts = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     return {
         "schema": str(SCHEMA_VERSION),
         "type": event_type,

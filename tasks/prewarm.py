@@ -19,10 +19,10 @@ from celery import shared_task
 from ml_core.cache_entry import cacheable, feature_digest
 from ml_core.errors import LeadscoreError
 from ml_core.features import encode_leads
+from ml_core.identifiers import model_names
 from ml_core.scoring import score_encoded
 from ml_core.settings import get_settings
 from ml_core.spec import available_models
-from ml_core.identifiers import model_names
 from tasks.worker import model_pool, side_effects
 
 _CHUNK = 500

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -45,7 +45,7 @@ class CanaryScorer:
     def route(self, X: np.ndarray) -> tuple[np.ndarray, Any]:
         try:
             return self.challenger.predict_proba(X), self.challenger
-        except Exception:  # noqa: BLE001 - a failing challenger must never fail a lead
+        except Exception:  # a failing challenger must never fail a lead
             log.exception("canary challenger %s failed; the champion answers", self.challenger.version)
             return self.champion.route(X)
 
@@ -95,7 +95,7 @@ def _in_canary(served: Served, version: str) -> bool:
 def _shadow_probabilities(shadow: OnnxScorer, X: np.ndarray) -> np.ndarray:
     try:
         return shadow.predict_proba(X)
-    except Exception:  # noqa: BLE001 - the shadow never affects the lead's result
+    except Exception:  # the shadow never affects the lead's result
         log.exception("shadow challenger %s failed", shadow.version)
         return np.full(len(X), np.nan)
 
@@ -109,5 +109,5 @@ def _shadow_event(served: Served, shadow: OnnxScorer, lead_id: str, version: str
         "challenger_version": shadow.version, "challenger_probability": repr(round(p, 6)),
         "challenger_label": decision_of(shadow, served.spec).label(round(p * 100.0, 2)),
         "champion_label": decision_of(served.scorer.primary, served.spec).label(round(probability * 100.0, 2)),
-        "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
     }

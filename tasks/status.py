@@ -68,7 +68,7 @@ def gather(app: Celery, settings: Settings, timeout: float = 5.0) -> dict[str, A
         try:
             pong = result.get(timeout=max(0.1, deadline - time.monotonic()))
             workers[queue] = {"alive": True, "pid": pong["pid"], "hostname": pong["hostname"], "models": pong["models"]}
-        except Exception as exc:  # noqa: BLE001 - any failure means no worker proved itself on this queue
+        except Exception as exc:  # any failure means no worker proved itself on this queue
             workers[queue] = {"alive": False, "error": exc.__class__.__name__}
     store = store_of(settings)
     counts = cache_counts(settings)

@@ -11,7 +11,7 @@ carry the CRM's structured fields instead of saying it. The features are then *d
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from ml_core.context import derive_features
 from ml_core.errors import DatasetError
 from ml_core.spec import ModelSpec
 
-_START = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 _URGENT = ["We need to move asap.", "Our lease ends this month, so it's urgent.", "We have to move in two weeks."]
 _SOON = ["Hoping to move in the next few months.", "We'd like to be in by this summer."]
 _LATER = ["Probably sometime next year.", "Maybe in six months or so."]
