@@ -87,7 +87,10 @@ def main() -> None:
                 )
                 rows.extend((n, how, ms) for how, ms in remote.items())
     print("## Lead profile: sequential, threads or fan-out (`bench/profile_bench.py`)\n")
-    print(f"Two lead models and three pair models over N properties, {args.repeats} calls each after 2 warm-up calls, the two ways taking turns. {machine()}.\n")
+    print(
+        f"Two lead models and three pair models over N properties, {args.repeats} calls each after 2 warm-up calls,"
+        f" the two ways taking turns. {machine()}.\n"
+    )
     print("| properties | how | p50 ms | p95 ms |")
     print("| ---: | --- | ---: | ---: |")
     for n, how, ms in sorted(rows, key=lambda r: r[0]):

@@ -67,7 +67,8 @@ def render(sections: list[Section], *, header: list[str], setup: list[tuple[str,
     out = ["# leadscore benchmarks", "", *header, "", "## Machine and setup", "", Table(("what", "value"), list(setup)).markdown(), ""]
     targets = [t for s in sections for t in s.targets]
     if targets:
-        out += ["## Targets", "", Table(("target", "goal", "measured", "result"), [(t.name, t.goal, t.measured, "hit" if t.hit else "MISS") for t in targets]).markdown(), ""]
+        rows = [(t.name, t.goal, t.measured, "hit" if t.hit else "MISS") for t in targets]
+        out += ["## Targets", "", Table(("target", "goal", "measured", "result"), rows).markdown(), ""]
     for section in sections:
         out += [f"## {section.title}", "", section.intro, ""]
         for table in section.tables:

@@ -61,4 +61,5 @@ def choose(scores: dict[str, np.ndarray], order: tuple[str, ...], folds: int, me
         reason = f"chosen because it has the best mean {metric}" + (f" and is the simplest candidate (against {', '.join(others)})" if others else "")
         return Choice(best, reason, comparisons)
     margins = ", ".join(f"{c['simpler']} by {c['mean_difference']:+.4f} > SE {c['se']:.4f}" for c in comparisons)
-    return Choice(best, f"chosen because it has the best mean {metric} and beats every simpler candidate by more than one standard error ({margins})", comparisons)
+    why = f"chosen because it has the best mean {metric} and beats every simpler candidate by more than one standard error ({margins})"
+    return Choice(best, why, comparisons)

@@ -204,7 +204,11 @@ class BulkJob:
                 last_done, last_change, stalls = progress.chunks_done, now, 0
             elif now - last_change > self.stall_seconds:
                 if stalls == _MAX_STALLS:
-                    raise BulkJobError(self.id, f"no chunk finished in {stalls} x {self.stall_seconds:.0f}s: is a worker consuming the batch queue? The job is kept; resume it with `leadscore bulk resume {self.id}`")
+                    raise BulkJobError(
+                        self.id,
+                        f"no chunk finished in {stalls} x {self.stall_seconds:.0f}s: is a worker consuming the batch queue?"
+                        f" The job is kept; resume it with `leadscore bulk resume {self.id}`",
+                    )
                 self.resume()  # lost chunks (a worker killed mid-chunk) go out again
                 stalls, last_change = stalls + 1, now
             if timeout is not None and now - started > timeout:

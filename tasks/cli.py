@@ -124,7 +124,8 @@ def list_models() -> None:
             mode = f"  challenger, {challenger.mode}" if mark == "c" and challenger is not None else ""
             try:
                 card = registry.card(name, version)
-                click.echo(f"  {mark} {version}  {card['created_at']}  {card['family']:<20} {estimate_text(card['metrics'])}  data {card['data']['source']}{mode}")
+                estimate = estimate_text(card["metrics"])
+                click.echo(f"  {mark} {version}  {card['created_at']}  {card['family']:<20} {estimate}  data {card['data']['source']}{mode}")
             except (LeadscoreError, KeyError, TypeError) as exc:  # one bad card must not hide the rest
                 click.echo(f"  {mark} {version}  BROKEN: {exc.__class__.__name__}: {exc}")
                 broken = True
@@ -211,8 +212,8 @@ def events() -> None:
 
 
 @events.command("tail")
-@click.option("--type", "types", multiple=True, type=click.Choice(["lead.scored", "lead.escalated", "lead.cache_hit", "lead.handoff", "model.breaker", "model.promoted",
-                                                     "model.rolled_back", "model.rollout", "model.retrained", "model.retrain_refused",
+@click.option("--type", "types", multiple=True, type=click.Choice(["lead.scored", "lead.escalated", "lead.cache_hit", "lead.handoff", "model.breaker",
+                                                     "model.promoted", "model.rolled_back", "model.rollout", "model.retrained", "model.retrain_refused",
                                                      "model.reloaded", "model.reload_failed", "model.challenger_loaded", "model.drift",
                                                      "model.shadow"]),
               help="Event types to show (repeatable; default: scored, escalated, cache_hit).")

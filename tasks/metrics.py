@@ -118,7 +118,9 @@ def serve(settings: Settings) -> None:
     class TrafficCollector:
         def collect(self):  # type: ignore[no-untyped-def]
             recent_esc = GaugeMetricFamily("leadscore_recent_escalation_rate", "Share of the last scored leads escalated", labels=["model", "version"])
-            recent_band = GaugeMetricFamily("leadscore_recent_band_share", "Share of the last scored leads in each label band", labels=["model", "version", "band"])
+            recent_band = GaugeMetricFamily(
+                "leadscore_recent_band_share", "Share of the last scored leads in each label band", labels=["model", "version", "band"]
+            )
             card_esc = GaugeMetricFamily("leadscore_card_escalation_rate", "Share escalated out of fold, from the version's card", labels=["model", "version"])
             card_band = GaugeMetricFamily("leadscore_card_band_share", "Band share out of fold, from the version's card", labels=["model", "version", "band"])
             mix = traffic_mix(store_of(settings), Registry(settings.models_dir), available_models(settings.models_dir))

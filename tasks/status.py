@@ -78,7 +78,8 @@ def gather(app: Celery, settings: Settings, timeout: float = 5.0) -> dict[str, A
         raw = store.call(lambda r, m=model: r.lrange(latency_key(m), 0, -1)) or []
         if raw:
             values = np.array([float(v) for v in raw])
-            latency[model] = {"p50_ms": round(float(np.percentile(values, 50)), 3), "p95_ms": round(float(np.percentile(values, 95)), 3), "samples": len(values)}
+            p50, p95 = (round(float(np.percentile(values, q)), 3) for q in (50, 95))
+            latency[model] = {"p50_ms": p50, "p95_ms": p95, "samples": len(values)}
     cache = {
         model: {**c, "hit_rate": round(c["hits"] / (c["hits"] + c["misses"]), 4) if c["hits"] + c["misses"] else None}
         for model, c in counts.items()

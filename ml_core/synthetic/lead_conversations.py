@@ -119,7 +119,7 @@ def _thread(said: list[str], intent: float, rng: np.random.Generator) -> list[di
     order = rng.permutation(len(said))
     at = _START + timedelta(days=int(rng.integers(0, 300)), minutes=int(rng.integers(0, 600)))
     messages = []
-    for turn, part in enumerate(np.array_split(order, turns)):
+    for part in np.array_split(order, turns):
         messages.append({"from": "agent", "at": at.isoformat(timespec="seconds"), "text": str(rng.choice(_AGENT))})
         delay_hours = float(np.clip(np.exp(2.0 - 0.7 * intent + 0.8 * rng.standard_normal()), 0.02, 400))
         at += timedelta(hours=delay_hours)

@@ -118,7 +118,8 @@ def test_only_the_last_messages_are_read_and_only_the_first_characters(spec: Mod
     assert features == derive_features(spec, {"messages": messages[-MAX_MESSAGES:]})[0]
     # a broken message within the bound is reported with its index in the thread as sent
     messages[-MAX_MESSAGES] = message(at="not a time")
-    assert derive_features(spec, {"messages": messages})[1] == [[f"context.messages[{10_000 - MAX_MESSAGES}].at", "expected an ISO-8601 time, e.g. 2026-03-01T09:30:00Z"]]
+    problem = [f"context.messages[{10_000 - MAX_MESSAGES}].at", "expected an ISO-8601 time, e.g. 2026-03-01T09:30:00Z"]
+    assert derive_features(spec, {"messages": messages})[1] == [problem]
 
 
 def test_a_context_lead_scores_exactly_as_its_derived_features(spec: ModelSpec, onnx_scorer: OnnxScorer) -> None:
