@@ -101,7 +101,7 @@ def word(ratio: float, above: str, below: str, same: float = SAME) -> str:
 def report(pairs: list[Pair], args: argparse.Namespace, started_load: str, seconds: float) -> None:
     tolerance = Tolerance()
     split = pairs[0].trained.holdout
-    assert split is not None and pairs[0].trained.y is not None
+    assert split is not None
     print("## Model lifecycle: float against INT8, full against compact (`bench/lifecycle_bench.py`)\n")
     print(
         f"`{MODEL}` spec, {args.rows:,} synthetic rows (seed {args.seed}): {len(pairs[0].trained.y):,} to fit, "

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ml_core.decision import Decision
 from ml_core.fallback import RuleScorer
 from ml_core.onnx_model import OnnxScorer
 
@@ -120,6 +121,10 @@ class GuardedScorer:
     @property
     def reason(self) -> str:
         return self.serving.reason
+
+    @property
+    def decision(self) -> Decision | None:
+        return self.serving.decision
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return self.route(X)[0]

@@ -37,7 +37,8 @@ def stamp(onnx_bytes: bytes, ident: Mapping[str, str]) -> bytes:
     model.metadata_props.extend(kept)
     for key, value in ident.items():
         model.metadata_props.add(key=key, value=value)
-    return model.SerializeToString()
+    data: bytes = model.SerializeToString()
+    return data
 
 
 def check(name: str, version: str, card: Mapping[str, Any], spec_columns: Sequence[str], found: Mapping[str, str]) -> None:

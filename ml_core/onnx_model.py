@@ -27,7 +27,8 @@ def export(model: object, n_columns: int) -> bytes:
         options={"zipmap": False},
         target_opset={"": 17, "ai.onnx.ml": 3},
     )
-    return onx.SerializeToString()
+    data: bytes = onx.SerializeToString()
+    return data
 
 
 class OnnxScorer:
@@ -60,6 +61,9 @@ class OnnxScorer:
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         (proba,) = self._session.run([PROBABILITIES], {INPUT: X})
         return np.asarray(proba[:, 1], dtype=np.float64)
+
+    def route(self, X: np.ndarray) -> tuple[np.ndarray, OnnxScorer]:
+        return self.predict_proba(X), self
 
 
 def parity(onnx_bytes: bytes, model: object, X: np.ndarray) -> float:

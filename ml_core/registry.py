@@ -95,7 +95,8 @@ class Registry:
         if path.exists() and not self._inside(path):
             raise ArtifactIntegrityError(name, version, CARD_FILE, "is a link out of the models directory")
         try:
-            return json.loads(path.read_text())
+            card: dict[str, Any] = json.loads(path.read_text())
+            return card
         except (OSError, ValueError) as exc:
             raise ArtifactIntegrityError(name, version, CARD_FILE, f"unreadable ({exc.__class__.__name__})") from None
 

@@ -44,7 +44,8 @@ def choose(scores: dict[str, np.ndarray], order: tuple[str, ...], folds: int, me
     """Apply ``RULE`` to per-fold ``scores`` (same folds, same order for every candidate)."""
     ranked = [name for name in order if name in scores]
     best = max(ranked, key=lambda name: (float(np.mean(scores[name])), -ranked.index(name)))
-    comparisons, within = [], None
+    comparisons: list[dict[str, Any]] = []
+    within: dict[str, Any] | None = None
     for name in ranked[: ranked.index(best)]:
         d = scores[best] - scores[name]
         mean, se = float(np.mean(d)), paired_se(d, folds)

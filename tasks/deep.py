@@ -26,8 +26,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ml_core.context import encode_with_context, with_rules
 from ml_core.errors import LeadscoreError
+from ml_core.escalation import confidence
 from ml_core.identifiers import DEFAULT_MODEL, model_name
-from ml_core.scoring import confidence
 from ml_core.settings import get_settings
 from ml_core.spec import ModelSpec
 from tasks.events import HANDOFF, SCHEMA_VERSION, event_fields, stream_key

@@ -25,11 +25,12 @@ from typing import Any
 import numpy as np
 
 from ml_core.breaker import GuardedScorer
+from ml_core.decision import Decision
 from ml_core.matching import ScoredPair
 from ml_core.onnx_model import OnnxScorer
 from ml_core.outcomes import subject
 from ml_core.pool import Served
-from ml_core.scoring import decision_of
+from ml_core.scoring import Scorer, decision_of
 from tasks.snapshots import SHADOW_EVENT, Scored
 from tasks.worker import snapshots
 
@@ -42,7 +43,31 @@ class CanaryScorer:
     def __init__(self, challenger: OnnxScorer, champion: GuardedScorer) -> None:
         self.challenger, self.champion = challenger, champion
 
-    def route(self, X: np.ndarray) -> tuple[np.ndarray, Any]:
+    # what it serves when the challenger answers (``route`` says when the champion did instead)
+    @property
+    def name(self) -> str:
+        return self.challenger.name
+
+    @property
+    def version(self) -> str:
+        return self.challenger.version
+
+    @property
+    def served_by(self) -> str:
+        return self.challenger.served_by
+
+    @property
+    def reason(self) -> str:
+        return self.challenger.reason
+
+    @property
+    def decision(self) -> Decision | None:
+        return self.challenger.decision
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.route(X)[0]
+
+    def route(self, X: np.ndarray) -> tuple[np.ndarray, Scorer]:
         try:
             return self.challenger.predict_proba(X), self.challenger
         except Exception:  # a failing challenger must never fail a lead
@@ -52,7 +77,7 @@ class CanaryScorer:
 
 def choose_scorer(served: Served, lead: Any) -> GuardedScorer | CanaryScorer:
     chosen = served.for_lead(lead.get("id") if isinstance(lead, dict) else None)
-    return served.scorer if chosen is served.scorer else CanaryScorer(chosen, served.scorer)
+    return CanaryScorer(chosen, served.scorer) if isinstance(chosen, OnnxScorer) else served.scorer
 
 
 def after_score(served: Served, result: dict[str, Any], row: np.ndarray, features: dict[str, Any]) -> None:
