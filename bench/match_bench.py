@@ -34,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     lead = {"id": "bench-lead", "preferences": profile_lead()["preferences"]}
-    rows = []
+    rows: list[tuple[int, str, np.ndarray, list[float] | None]] = []
     with trained_models() as models_dir:
         matcher = ModelPool(Registry(models_dir)).get("property_matcher")
         version = f"{matcher.scorer.version} ({matcher.scorer.served_by})"
@@ -57,9 +57,9 @@ def main() -> None:
     print(f"`property_matcher` {version}, top 10 of N properties, {args.repeats} calls each after 2 warm-up calls. {machine()}.\n")
     print("| properties | path | p50 ms | p95 ms | in the worker p50 ms | request JSON |")
     print("| ---: | --- | ---: | ---: | ---: | ---: |")
-    for n, path, ms, inside in rows:
+    for n, path, ms, in_worker in rows:
         payload = len(json.dumps([lead, listings[n]])) / 1024
-        worker_ms = p(np.asarray(inside), 50) if inside else "-"
+        worker_ms = p(np.asarray(in_worker), 50) if in_worker else "-"
         print(f"| {n:,} | {path} | {p(ms, 50)} | {p(ms, 95)} | {worker_ms} | {payload:,.0f} kB |")
     print(
         "\nIn the worker is the task's own `latency_ms` (validation, features, ONNX, ranking); the rest of a "

@@ -57,8 +57,8 @@ def main() -> None:
             for n in sizes:
                 local = interleaved_timings_ms(
                     {
-                        "in-process, one after the other (what the task does)": lambda n=n: [f() for f in parts(n)],
-                        "in-process, three parts on a thread pool": lambda n=n: [f.result() for f in [threads.submit(g) for g in parts(n)]],
+                        "in-process, one after the other (what the task does)": lambda: [f() for f in parts(n)],
+                        "in-process, three parts on a thread pool": lambda: [f.result() for f in [threads.submit(g) for g in parts(n)]],
                     },
                     args.repeats,
                 )
@@ -80,7 +80,7 @@ def main() -> None:
 
                 remote = interleaved_timings_ms(
                     {
-                        "one `score_lead_profile` task, round trip": lambda n=n: score_lead_profile.delay(lead, listings[n], top_k=5).get(timeout=60),
+                        "one `score_lead_profile` task, round trip": lambda: score_lead_profile.delay(lead, listings[n], top_k=5).get(timeout=60),
                         "three tasks sent at once by the client, round trip": fan_out,
                     },
                     args.repeats,

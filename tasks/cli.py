@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -33,6 +34,10 @@ def example(model: str) -> dict[str, Any]:
         raise click.UsageError(f"no example lead for {model} (looked for examples/{model}/lead.json)")
     loaded: dict[str, Any] = json.loads(path.read_text())
     return loaded
+
+
+def _say_progress(model: str, message: str) -> None:
+    click.echo(f"{model}: {message}", err=True)
 
 
 def _echo_json(data: Any) -> None:
@@ -76,7 +81,7 @@ def train(
             card = train_and_register(
                 registry, name, data=data, rows=rows, seed=seed, folds=folds, repeats=repeats, holdout=holdout, time_budget=time_budget,
                 families=families.split(",") if families else None, parity_tolerance=settings.parity_tolerance,
-                progress=None if quiet else lambda message, name=name: click.echo(f"{name}: {message}", err=True),
+                progress=None if quiet else functools.partial(_say_progress, name),
             )
         except (LeadscoreError, ValueError) as exc:
             click.echo(f"{name}: {exc}", err=True)

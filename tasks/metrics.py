@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,7 @@ def serve(settings: Settings) -> None:
     for stale in path.glob("*.db"):  # samples of processes from before this start
         stale.unlink()
     from prometheus_client import CollectorRegistry, start_http_server
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
     from prometheus_client.multiprocess import MultiProcessCollector
 
     from ml_core.registry import Registry
@@ -108,7 +109,7 @@ def serve(settings: Settings) -> None:
     from tasks.traffic_mix import traffic_mix
 
     class CacheCollector:
-        def collect(self):  # type: ignore[no-untyped-def]
+        def collect(self) -> Iterator[Metric]:
             family = CounterMetricFamily("leadscore_cache_lookups", "Prediction cache lookups by web services", labels=["model", "outcome"])
             for model, counts in cache_counts(settings).items():
                 for outcome, n in counts.items():
@@ -116,7 +117,7 @@ def serve(settings: Settings) -> None:
             yield family
 
     class TrafficCollector:
-        def collect(self):  # type: ignore[no-untyped-def]
+        def collect(self) -> Iterator[Metric]:
             recent_esc = GaugeMetricFamily("leadscore_recent_escalation_rate", "Share of the last scored leads escalated", labels=["model", "version"])
             recent_band = GaugeMetricFamily(
                 "leadscore_recent_band_share", "Share of the last scored leads in each label band", labels=["model", "version", "band"]

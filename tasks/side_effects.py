@@ -106,7 +106,7 @@ class SideEffects:
 
     def _write_cache(
         self, r: redis.Redis, outcomes: list[Outcome], escalated: list[Outcome], now: float
-    ) -> tuple[dict[str, int], list[bytes | None]]:
+    ) -> tuple[dict[str, int], list[str | None]]:
         pipe = r.pipeline(transaction=True)  # a lead's recency and features land together
         versions: dict[str, str] = {}
         active: dict[str, dict[str, dict[str, Any]]] = {}

@@ -7,6 +7,7 @@ workers have been known to answer ``inspect ping`` while no longer consuming.
 from __future__ import annotations
 
 import time
+from operator import methodcaller
 from typing import Any
 
 import numpy as np
@@ -75,7 +76,7 @@ def gather(app: Celery, settings: Settings, timeout: float = 5.0) -> dict[str, A
     models = sorted(set(counts) | {m for w in workers.values() for m in w.get("models", {})})
     latency: dict[str, dict[str, float]] = {}
     for model in models:
-        raw = store.call(lambda r, m=model: r.lrange(latency_key(m), 0, -1)) or []
+        raw = store.call(methodcaller("lrange", latency_key(model), 0, -1)) or []
         if raw:
             values = np.array([float(v) for v in raw])
             p50, p95 = (round(float(np.percentile(values, q)), 3) for q in (50, 95))
