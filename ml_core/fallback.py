@@ -21,7 +21,6 @@ class RuleScorer:
     version = "rules"
     decision: Decision | None = None  # the rules are decided by the spec
 
-
     def __init__(self, spec: ModelSpec, reason: str, rules: Fallback | None = None) -> None:
         self.name, self.reason = spec.name, reason
         rules = rules or spec.fallback or Fallback(intercept=0.0)
