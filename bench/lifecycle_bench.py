@@ -72,7 +72,9 @@ def build(trained: TrainedModel, seed: int) -> Pair:
 
 def measure(pair: Pair, repeats: int, batches: int) -> None:
     """p50 of one-row calls and of 1,000-row batches, the two sessions taking turns on the same rows."""
-    X = pair.trained.holdout.X_test.astype(np.float32)  # type: ignore[union-attr]
+    holdout = pair.trained.holdout
+    assert holdout is not None  # fitted with holdout=0.2
+    X = holdout.X_test.astype(np.float32)
     scorers = [OnnxScorer(MODEL, name, onnx) for name, onnx in zip(pair.names, (pair.trained.onnx, pair.optimized))]
     one = interleaved_timings_ms(turns(scorers, [X[i : i + 1] for i in range(len(X))]), repeats, warmup=50)
     full_batches = [X[i : i + BATCH] for i in range(0, len(X) - BATCH + 1, BATCH)]

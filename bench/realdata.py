@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
+import pandas as pd
 from sklearn.datasets import make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -58,13 +59,13 @@ class Result:
     train_seconds: list[float] = field(default_factory=list)
 
 
-def register(table: RealTable, frame: object, root: Path, seed: int, time_budget: float) -> tuple[Registry, str, dict, float]:
+def register(table: RealTable, frame: pd.DataFrame, root: Path, seed: int, time_budget: float) -> tuple[Registry, str, dict, float]:
     """The public path: spec TOML + CSV, then the training entry point of ``leadscore train``."""
     name = table.name.replace(" ", "_")
     (root / name).mkdir(parents=True, exist_ok=True)
     (root / name / "spec.toml").write_text(spec_toml(table))
     csv = root / f"{name}.csv"
-    frame.to_csv(csv, index=False)  # type: ignore[attr-defined]
+    frame.to_csv(csv, index=False)
     started = time.perf_counter()
     card = train_and_register(Registry(root), name, data=csv, seed=seed, time_budget=time_budget)
     return Registry(root), name, card, time.perf_counter() - started

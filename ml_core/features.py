@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -167,7 +168,7 @@ def _encode(
     problems: dict[int, list[list[str]]],
     n: int,
     nan_is_missing: bool,
-    skip: set[int] = frozenset(),  # type: ignore[assignment]
+    skip: AbstractSet[int] = frozenset(),
     dtype: type[np.floating[Any]] = np.float32,
     entity: str = "lead",
 ) -> Encoded:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 import onnxruntime as ort
 
@@ -66,10 +68,16 @@ class OnnxScorer:
         return self.predict_proba(X), self
 
 
-def parity(onnx_bytes: bytes, model: object, X: np.ndarray) -> float:
+class Classifier(Protocol):
+    """A fitted scikit-learn classifier, as far as parity needs one."""
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
+
+
+def parity(onnx_bytes: bytes, model: Classifier, X: np.ndarray) -> float:
     """Largest |ONNX - sklearn| positive-class probability over the rows of X (blanks as NaN)."""
     if not len(X):
         return 0.0
     onnx_p = OnnxScorer("parity", "check", onnx_bytes).predict_proba(X.astype(np.float32))
-    native_p = model.predict_proba(X)[:, 1]  # type: ignore[attr-defined]
+    native_p = model.predict_proba(X)[:, 1]
     return float(np.max(np.abs(onnx_p - native_p)))
