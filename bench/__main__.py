@@ -10,6 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from celery import Celery
+
 from bench.context import BENCH_QUEUES, MODEL, BenchContext, served_models, worker_env
 from bench.report import Section, git_revision, machine, now_utc, redis_version, render
 from bench.sections import SECTIONS
@@ -95,9 +97,9 @@ def _models_dir(settings: Settings, scratch: Path) -> Path:
     return root
 
 
-def _purge(app: object, settings: Settings) -> None:
+def _purge(app: Celery, settings: Settings) -> None:
     """Drop leftovers of an interrupted earlier run from the bench's own queues (only those)."""
-    with app.connection_for_write() as conn:  # type: ignore[attr-defined]
+    with app.connection_for_write() as conn:
         for queue in (settings.scoring_queue, settings.batch_queue, settings.deep_queue):
             try:
                 with conn.channel() as channel:

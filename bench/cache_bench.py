@@ -162,7 +162,7 @@ def main() -> None:
     settings = get_settings()
     try:
         pong = ping.delay().get(timeout=10)
-    except Exception as exc:  # noqa: BLE001 - any failure here means no stack to measure
+    except Exception as exc:  # any failure here means no stack to measure
         raise SystemExit(f"no worker answered a ping ({exc.__class__.__name__}); start the stack first") from None
     window = float(settings.cache_ttl_seconds)
     with ScoreClient() as client:

@@ -9,12 +9,12 @@ from typing import Any
 
 from celery import Celery
 
+from bench.workers import WorkerPool
 from ml_core.errors import ModelNotFoundError
 from ml_core.registry import Registry
 from ml_core.settings import Settings
 from ml_core.spec import ModelSpec, available_models
 from ml_core.synthetic import generate
-from bench.workers import WorkerPool
 
 MODEL = "lead_scorer"
 BENCH_QUEUES = {"scoring_queue": "leadscore-bench-scoring", "batch_queue": "leadscore-bench-batch", "deep_queue": "leadscore-bench-deep"}

@@ -27,15 +27,14 @@ from onnx import load_from_string, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from model_stack import interleaved_timings_ms, machine  # noqa: E402
-
-from ml_core import onnx_model, synthetic  # noqa: E402
-from ml_core.dataset import training_set  # noqa: E402
-from ml_core.onnx_model import OnnxScorer  # noqa: E402
-from ml_core.optimize import COMPACT_TREES, QUANTIZABLE_OPS, Tolerance, compare, fit_compact, optimize, quantize_int8  # noqa: E402
-from ml_core.settings import get_settings  # noqa: E402
-from ml_core.spec import load_spec  # noqa: E402
-from ml_core.training import TrainedModel, fit  # noqa: E402
+from bench.model_stack import interleaved_timings_ms, machine
+from ml_core import onnx_model, synthetic
+from ml_core.dataset import training_set
+from ml_core.onnx_model import OnnxScorer
+from ml_core.optimize import COMPACT_TREES, QUANTIZABLE_OPS, Tolerance, compare, fit_compact, optimize, quantize_int8
+from ml_core.settings import get_settings
+from ml_core.spec import load_spec
+from ml_core.training import TrainedModel, fit
 
 MODEL = "lead_scorer"
 BATCH = 1000
@@ -73,7 +72,9 @@ def build(trained: TrainedModel, seed: int) -> Pair:
 
 def measure(pair: Pair, repeats: int, batches: int) -> None:
     """p50 of one-row calls and of 1,000-row batches, the two sessions taking turns on the same rows."""
-    X = pair.trained.holdout.X_test.astype(np.float32)  # type: ignore[union-attr]
+    holdout = pair.trained.holdout
+    assert holdout is not None  # fitted with holdout=0.2
+    X = holdout.X_test.astype(np.float32)
     scorers = [OnnxScorer(MODEL, name, onnx) for name, onnx in zip(pair.names, (pair.trained.onnx, pair.optimized))]
     one = interleaved_timings_ms(turns(scorers, [X[i : i + 1] for i in range(len(X))]), repeats, warmup=50)
     full_batches = [X[i : i + BATCH] for i in range(0, len(X) - BATCH + 1, BATCH)]
@@ -102,7 +103,7 @@ def word(ratio: float, above: str, below: str, same: float = SAME) -> str:
 def report(pairs: list[Pair], args: argparse.Namespace, started_load: str, seconds: float) -> None:
     tolerance = Tolerance()
     split = pairs[0].trained.holdout
-    assert split is not None and pairs[0].trained.y is not None
+    assert split is not None
     print("## Model lifecycle: float against INT8, full against compact (`bench/lifecycle_bench.py`)\n")
     print(
         f"`{MODEL}` spec, {args.rows:,} synthetic rows (seed {args.seed}): {len(pairs[0].trained.y):,} to fit, "

@@ -21,11 +21,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from model_stack import machine, p, profile_lead, properties, scoring_worker, timings_ms, trained_models  # noqa: E402
-
-from ml_core.matching import rank_properties  # noqa: E402
-from ml_core.pool import ModelPool  # noqa: E402
-from ml_core.registry import Registry  # noqa: E402
+from bench.model_stack import machine, p, profile_lead, properties, scoring_worker, timings_ms, trained_models
+from ml_core.matching import rank_properties
+from ml_core.pool import ModelPool
+from ml_core.registry import Registry
 
 
 def main() -> None:
@@ -35,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     lead = {"id": "bench-lead", "preferences": profile_lead()["preferences"]}
-    rows = []
+    rows: list[tuple[int, str, np.ndarray, list[float] | None]] = []
     with trained_models() as models_dir:
         matcher = ModelPool(Registry(models_dir)).get("property_matcher")
         version = f"{matcher.scorer.version} ({matcher.scorer.served_by})"
@@ -58,9 +57,9 @@ def main() -> None:
     print(f"`property_matcher` {version}, top 10 of N properties, {args.repeats} calls each after 2 warm-up calls. {machine()}.\n")
     print("| properties | path | p50 ms | p95 ms | in the worker p50 ms | request JSON |")
     print("| ---: | --- | ---: | ---: | ---: | ---: |")
-    for n, path, ms, inside in rows:
+    for n, path, ms, in_worker in rows:
         payload = len(json.dumps([lead, listings[n]])) / 1024
-        worker_ms = p(np.asarray(inside), 50) if inside else "-"
+        worker_ms = p(np.asarray(in_worker), 50) if in_worker else "-"
         print(f"| {n:,} | {path} | {p(ms, 50)} | {p(ms, 95)} | {worker_ms} | {payload:,.0f} kB |")
     print(
         "\nIn the worker is the task's own `latency_ms` (validation, features, ONNX, ranking); the rest of a "

@@ -55,7 +55,7 @@ def run(ctx: BenchContext) -> Section:
 
 
 def _load_times(ctx: BenchContext) -> list[tuple[object, ...]]:
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for name in ctx.served_models():
         version = ctx.registry.champion(name)
         reps = ctx.size(quick=3, full=15)

@@ -21,13 +21,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from model_stack import interleaved_timings_ms, machine, p, profile_lead, properties, scoring_worker, trained_models  # noqa: E402
-
-from ml_core.matching import PREFERENCES, rank_properties  # noqa: E402
-from ml_core.pool import ModelPool  # noqa: E402
-from ml_core.profile import split_lead  # noqa: E402
-from ml_core.registry import Registry  # noqa: E402
-from ml_core.scoring import score_one  # noqa: E402
+from bench.model_stack import interleaved_timings_ms, machine, p, profile_lead, properties, scoring_worker, trained_models
+from ml_core.matching import PREFERENCES, rank_properties
+from ml_core.pool import ModelPool
+from ml_core.profile import split_lead
+from ml_core.registry import Registry
+from ml_core.scoring import score_one
 
 LEAD_MODELS = ("lead_scorer", "churn_predictor")
 PAIR_MODELS = ("property_matcher", "property_interest_predictor", "viewing_probability_predictor")
@@ -58,8 +57,8 @@ def main() -> None:
             for n in sizes:
                 local = interleaved_timings_ms(
                     {
-                        "in-process, one after the other (what the task does)": lambda n=n: [f() for f in parts(n)],
-                        "in-process, three parts on a thread pool": lambda n=n: [f.result() for f in [threads.submit(g) for g in parts(n)]],
+                        "in-process, one after the other (what the task does)": lambda: [f() for f in parts(n)],
+                        "in-process, three parts on a thread pool": lambda: [f.result() for f in [threads.submit(g) for g in parts(n)]],
                     },
                     args.repeats,
                 )
@@ -81,14 +80,17 @@ def main() -> None:
 
                 remote = interleaved_timings_ms(
                     {
-                        "one `score_lead_profile` task, round trip": lambda n=n: score_lead_profile.delay(lead, listings[n], top_k=5).get(timeout=60),
+                        "one `score_lead_profile` task, round trip": lambda: score_lead_profile.delay(lead, listings[n], top_k=5).get(timeout=60),
                         "three tasks sent at once by the client, round trip": fan_out,
                     },
                     args.repeats,
                 )
                 rows.extend((n, how, ms) for how, ms in remote.items())
     print("## Lead profile: sequential, threads or fan-out (`bench/profile_bench.py`)\n")
-    print(f"Two lead models and three pair models over N properties, {args.repeats} calls each after 2 warm-up calls, the two ways taking turns. {machine()}.\n")
+    print(
+        f"Two lead models and three pair models over N properties, {args.repeats} calls each after 2 warm-up calls,"
+        f" the two ways taking turns. {machine()}.\n"
+    )
     print("| properties | how | p50 ms | p95 ms |")
     print("| ---: | --- | ---: | ---: |")
     for n, how, ms in sorted(rows, key=lambda r: r[0]):

@@ -22,28 +22,30 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from real_tables import TABLES, RealTable, spec_toml  # noqa: E402
-from sklearn.datasets import make_classification  # noqa: E402
-from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
-from sklearn.impute import SimpleImputer  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.model_selection import StratifiedKFold  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
+import pandas as pd
+from sklearn.datasets import make_classification
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
-from ml_core.dataset import training_set  # noqa: E402
-from ml_core.decision import Decision, evaluate as decide  # noqa: E402
-from ml_core.lifecycle import train_and_register  # noqa: E402
-from ml_core.onnx_model import OnnxScorer  # noqa: E402
-from ml_core.ranking import metric_value  # noqa: E402
-from ml_core.registry import Registry  # noqa: E402
+from bench.real_tables import TABLES, RealTable, spec_toml
+from ml_core.dataset import training_set
+from ml_core.decision import Decision
+from ml_core.decision import evaluate as decide
+from ml_core.lifecycle import train_and_register
+from ml_core.onnx_model import OnnxScorer
+from ml_core.ranking import metric_value
+from ml_core.registry import Registry
 
 METHODS = ("leadscore", "LogReg", "HGB")
 MEASURES = ("roc_auc", "average_precision", "top20_capture")
@@ -63,13 +65,13 @@ class Result:
     """Per outer fold: what the card's escalation threshold and band cut-offs do on the outer test rows."""
 
 
-def register(table: RealTable, frame: object, root: Path, seed: int, time_budget: float) -> tuple[Registry, str, dict, float]:
+def register(table: RealTable, frame: pd.DataFrame, root: Path, seed: int, time_budget: float) -> tuple[Registry, str, dict, float]:
     """The public path: spec TOML + CSV, then the training entry point of ``leadscore train``."""
     name = table.name.replace(" ", "_")
     (root / name).mkdir(parents=True, exist_ok=True)
     (root / name / "spec.toml").write_text(spec_toml(table))
     csv = root / f"{name}.csv"
-    frame.to_csv(csv, index=False)  # type: ignore[attr-defined]
+    frame.to_csv(csv, index=False)
     started = time.perf_counter()
     card = train_and_register(Registry(root), name, data=csv, seed=seed, time_budget=time_budget)
     return Registry(root), name, card, time.perf_counter() - started
@@ -132,7 +134,8 @@ def report(results: list[Result], speed: dict[str, float], args: argparse.Namesp
         f"runs whole: a spec TOML and a CSV, then `train_and_register` (what `leadscore train --data` calls: repeated inner "
         f"folds, tuning within a {args.time_budget:.0f} s budget, the one-SE selection, refit on every row, ONNX export, "
         f"report); the registered ONNX artifact scores the outer test part. Baselines on the same rows, encoded by the same "
-        f"spec: `SimpleImputer(median) + StandardScaler + LogisticRegression(max_iter=1000)` (LogReg; the imputer only matters where a table has blanks) and `HistGradientBoostingClassifier()` (HGB). "
+        f"spec: `SimpleImputer(median) + StandardScaler + LogisticRegression(max_iter=1000)` (LogReg; the imputer only "
+        f"matters where a table has blanks) and `HistGradientBoostingClassifier()` (HGB). "
         f"Figures are the mean ± standard deviation over the outer folds. Training time is the wall time of "
         f"`train_and_register` on an outer training part. {load}. Whole run {seconds:.0f} s.\n"
     )

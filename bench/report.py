@@ -6,7 +6,7 @@ import os
 import platform
 import subprocess
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
@@ -67,7 +67,8 @@ def render(sections: list[Section], *, header: list[str], setup: list[tuple[str,
     out = ["# leadscore benchmarks", "", *header, "", "## Machine and setup", "", Table(("what", "value"), list(setup)).markdown(), ""]
     targets = [t for s in sections for t in s.targets]
     if targets:
-        out += ["## Targets", "", Table(("target", "goal", "measured", "result"), [(t.name, t.goal, t.measured, "hit" if t.hit else "MISS") for t in targets]).markdown(), ""]
+        rows = [(t.name, t.goal, t.measured, "hit" if t.hit else "MISS") for t in targets]
+        out += ["## Targets", "", Table(("target", "goal", "measured", "result"), rows).markdown(), ""]
     for section in sections:
         out += [f"## {section.title}", "", section.intro, ""]
         for table in section.tables:
@@ -78,7 +79,7 @@ def render(sections: list[Section], *, header: list[str], setup: list[tuple[str,
 
 
 def now_utc() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def redis_version(client: Any) -> str:

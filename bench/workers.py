@@ -78,7 +78,7 @@ def _wait_for_queue(app: Celery, queue: str, procs: dict[str, subprocess.Popen[b
         try:
             app.send_task("leadscore.ping", queue=queue).get(timeout=2)
             return
-        except Exception:  # noqa: BLE001 - not consuming yet; bounded by the deadline
+        except Exception:  # not consuming yet; bounded by the deadline
             continue
     raise TimeoutError(f"no worker consumed {queue} within {timeout:.0f}s; see {log_dir}")
 

@@ -53,7 +53,8 @@ def percentile(p: np.ndarray, table: tuple[float, ...] | list[float]) -> np.ndar
     ranks = (first + last) / 2.0 * (100.0 / (len(q) - 1))
     if len(xs) == 1:
         return np.full(len(p), 50.0)
-    return np.round(np.interp(p, xs, ranks), 1)
+    percentiles: np.ndarray = np.round(np.interp(p, xs, ranks), 1)
+    return percentiles
 
 
 def resolve(bands: Bands, p: np.ndarray) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ml_core.decision import Decision
 from ml_core.fallback import RuleScorer
 from ml_core.onnx_model import OnnxScorer
 
@@ -81,7 +82,7 @@ class CircuitBreaker:
         if self._on_transition is not None:
             try:
                 self._on_transition(self.model, old, state, reason)
-            except Exception:  # noqa: BLE001 - reporting a transition must never break serving
+            except Exception:  # reporting a transition must never break serving
                 log.exception("breaker transition hook failed")
 
 
@@ -121,6 +122,10 @@ class GuardedScorer:
     def reason(self) -> str:
         return self.serving.reason
 
+    @property
+    def decision(self) -> Decision | None:
+        return self.serving.decision
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return self.route(X)[0]
 
@@ -131,7 +136,7 @@ class GuardedScorer:
                 if self.primary is None:
                     self.primary = self._load()
                 p = self.primary.predict_proba(X)
-            except Exception as exc:  # noqa: BLE001 - any model failure is served by the rules
+            except Exception as exc:  # any model failure is served by the rules
                 loading = self.primary is None
                 reason = str(exc) if loading else f"prediction failed: {exc.__class__.__name__}"
                 self.breaker.failed(reason, fatal=loading)

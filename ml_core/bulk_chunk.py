@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Literal
 
+from ml_core.decision import DEFAULT_CONFIDENCE_THRESHOLD
 from ml_core.lead_files import LeadChunk
-from ml_core.scoring import DEFAULT_CONFIDENCE_THRESHOLD, Scorer, score_batch
+from ml_core.scoring import Scorer, score_batch
 from ml_core.spec import ModelSpec
 
 SCORED_COLUMNS = ("lead_id", "score", "probability", "label", "confidence", "escalated")

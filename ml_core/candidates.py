@@ -89,7 +89,8 @@ def plan(X: np.ndarray, y: np.ndarray, builds: int, time_budget: float, seed: in
     rows, then one refit on all of them); the rest is left for the linear model, the refits, the
     export and a machine busier than the one the cost model was measured on.
     """
-    iterations = _fit_setting(BOOSTER_FIRST, *train_test_split(X, y, test_size=0.25, stratify=y, random_state=seed), seed)[2]
+    X_in, X_val, y_in, y_val = train_test_split(X, y, test_size=0.25, stratify=y, random_state=seed)
+    iterations = _fit_setting(BOOSTER_FIRST, X_in, X_val, y_in, y_val, seed)[2]
     rows, columns = X.shape
     per_fit = 1.5 * iterations * (SECONDS_PER_ITERATION + 0.75 * rows * columns * SECONDS_PER_CELL_ITERATION) + FIXED_SECONDS_PER_FIT
     affordable = (BOOSTER_SHARE * time_budget / builds / per_fit - 1.0) / 0.75
@@ -122,8 +123,9 @@ def tuned_linear(X: np.ndarray, y: np.ndarray, plan: Plan) -> Pipeline:
 
 
 def tuned_booster(X: np.ndarray, y: np.ndarray, plan: Plan) -> HistGradientBoostingClassifier:
-    split = train_test_split(X, y, test_size=0.25, stratify=y, random_state=plan.seed)
-    _, params, iterations = min((_fit_setting(params, *split, plan.seed) for params in booster_settings(plan)), key=lambda t: t[0])
+    X_in, X_val, y_in, y_val = train_test_split(X, y, test_size=0.25, stratify=y, random_state=plan.seed)
+    settings = (_fit_setting(params, X_in, X_val, y_in, y_val, plan.seed) for params in booster_settings(plan))
+    _, params, iterations = min(settings, key=lambda t: t[0])
     return HistGradientBoostingClassifier(**params, max_iter=iterations, early_stopping=False, random_state=plan.seed).fit(X, y)
 
 

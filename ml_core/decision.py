@@ -67,7 +67,7 @@ def resolve(spec: ModelSpec, y: np.ndarray, p: np.ndarray, source: str) -> dict[
     """The card's ``decision`` section from calibration rows (out-of-fold labels and scores)."""
     y, p = np.asarray(y), np.asarray(p, dtype=np.float64)
     resolved = escalation.resolve(spec.escalation, y, p)
-    section = {
+    section: dict[str, Any] = {
         "source": source,
         "escalation": resolved.to_card(),
         "bands": band_math.resolve(spec.bands, p),
@@ -76,7 +76,7 @@ def resolve(spec: ModelSpec, y: np.ndarray, p: np.ndarray, source: str) -> dict[
     section["out_of_fold_check"] = escalation.check_out_of_fold(spec.escalation, y, p)
     served = Decision.from_card({"decision": section})
     assert served is not None
-    section["bands"]["conversion"] = evaluate(y, p, served)["bands"]  # type: ignore[arg-type]
+    section["bands"]["conversion"] = evaluate(y, p, served)["bands"]
     return section
 
 

@@ -110,7 +110,8 @@ def check(
 
 
 def _present(values: np.ndarray) -> np.ndarray:
-    return values[~np.isnan(values)]
+    present: np.ndarray = values[~np.isnan(values)]
+    return present
 
 
 def check_rates(card_decision: dict[str, Any], proba_recent: np.ndarray, margin: float) -> dict[str, Any]:
@@ -131,4 +132,5 @@ def check_rates(card_decision: dict[str, Any], proba_recent: np.ndarray, margin:
 
 def _shares(values: np.ndarray, edges: list[float]) -> list[float]:
     counts = np.bincount(np.searchsorted(np.asarray(edges), values, side="right"), minlength=len(edges) + 1)
-    return (counts / max(1, len(values))).round(6).tolist()
+    shares: list[float] = (counts / max(1, len(values))).round(6).tolist()
+    return shares

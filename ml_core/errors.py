@@ -78,7 +78,7 @@ class InvalidRecordError(LeadscoreError):
 class InvalidLeadError(InvalidRecordError):
     entity = "lead"
 
-    def __init__(self, lead_id: str | None, problems: list[list[str]], total: int | None = None) -> None:
+    def __init__(self, lead_id: str | None, problems: list[list[str]] | list[dict[str, str]], total: int | None = None) -> None:
         super().__init__(lead_id, problems, total)
         self.lead_id = lead_id
 
@@ -86,7 +86,7 @@ class InvalidLeadError(InvalidRecordError):
 class InvalidPropertyError(InvalidRecordError):
     entity = "property"
 
-    def __init__(self, property_id: str | None, problems: list[list[str]], total: int | None = None) -> None:
+    def __init__(self, property_id: str | None, problems: list[list[str]] | list[dict[str, str]], total: int | None = None) -> None:
         super().__init__(property_id, problems, total)
         self.property_id = property_id
 

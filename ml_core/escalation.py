@@ -38,7 +38,8 @@ from ml_core.spec import EscalationRule
 
 def confidence(p: np.ndarray) -> np.ndarray:
     """How far a probability is from a coin toss: ``max(p, 1 - p)``, from 0.5 to 1."""
-    return np.maximum(p, 1.0 - p)
+    farther: np.ndarray = np.maximum(p, 1.0 - p)
+    return farther
 
 
 def nonconformity(y: np.ndarray, p: np.ndarray) -> np.ndarray:

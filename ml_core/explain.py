@@ -54,7 +54,7 @@ MAX_SHAPLEY_FEATURES = 16
 """2^16 rows through the network per lead is still well under a second; beyond, no explanation."""
 
 if TYPE_CHECKING:
-    from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -242,7 +242,8 @@ def _baseline_shapley(model: Any, reference: np.ndarray, groups: list[list[int]]
 
 def _log_odds(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-15, 1.0 - 1e-15)
-    return np.log(p) - np.log1p(-p)
+    log_odds: np.ndarray = np.log(p) - np.log1p(-p)
+    return log_odds
 
 
 def _column_groups(spec: ModelSpec) -> list[list[int]]:

@@ -12,12 +12,14 @@ import copy
 
 import numpy as np
 
+from ml_core.decision import Decision
 from ml_core.spec import Fallback, ModelSpec
 
 
 class RuleScorer:
     served_by = "fallback"
     version = "rules"
+    decision: Decision | None = None  # the rules are decided by the spec
 
     def __init__(self, spec: ModelSpec, reason: str, rules: Fallback | None = None) -> None:
         self.name, self.reason = spec.name, reason
@@ -43,4 +45,8 @@ class RuleScorer:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         logit = self._intercept + np.nan_to_num(X.astype(np.float64), nan=0.0) @ self._weights
-        return 1.0 / (1.0 + np.exp(-logit))
+        p: np.ndarray = 1.0 / (1.0 + np.exp(-logit))
+        return p
+
+    def route(self, X: np.ndarray) -> tuple[np.ndarray, RuleScorer]:
+        return self.predict_proba(X), self

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -167,7 +168,7 @@ def _encode(
     problems: dict[int, list[list[str]]],
     n: int,
     nan_is_missing: bool,
-    skip: set[int] = frozenset(),  # type: ignore[assignment]
+    skip: AbstractSet[int] = frozenset(),
     dtype: type[np.floating[Any]] = np.float32,
     entity: str = "lead",
 ) -> Encoded:
@@ -374,8 +375,8 @@ def _tags(feature: Feature, values: Any, n: int, from_table: bool) -> tuple[np.n
             problem = "is not a string" if codes[at] == -2 else f"unknown tag; expected tags from {list(feature.categories)}"
             first.setdefault(int(row_of[at]), f"item {int(at - starts[at])} {problem}")
     np.add.at(multihot, (row_of[~wrong], codes[~wrong]), 1.0)
-    for i in np.flatnonzero((multihot > 1).any(axis=1)):
-        first.setdefault(int(i), "repeats a tag")
+    for repeated in np.flatnonzero((multihot > 1).any(axis=1)):
+        first.setdefault(int(repeated), "repeats a tag")
     bad.extend(first.items())
     bad.sort()
     flagged = np.zeros(n, dtype=bool)

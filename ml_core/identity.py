@@ -37,17 +37,23 @@ def stamp(onnx_bytes: bytes, ident: Mapping[str, str]) -> bytes:
     model.metadata_props.extend(kept)
     for key, value in ident.items():
         model.metadata_props.add(key=key, value=value)
-    return model.SerializeToString()
+    data: bytes = model.SerializeToString()
+    return data
 
 
 def check(name: str, version: str, card: Mapping[str, Any], spec_columns: Sequence[str], found: Mapping[str, str]) -> None:
     """Refuse a graph whose identity is not this version's (its card's spec digest and columns)."""
     if not any(key in found for key in KEYS):
-        raise ArtifactIntegrityError(name, version, ONNX_FILE, f"carries no identity (registered before artifact identity, or not by leadscore); retrain it with `leadscore train {name}`")
+        raise ArtifactIntegrityError(
+            name, version, ONNX_FILE,
+            f"carries no identity (registered before artifact identity, or not by leadscore); retrain it with `leadscore train {name}`",
+        )
     expected = identity(name, version, str(card.get("spec_sha256", "")), card.get("columns", []))
     wrong = [key.split(".", 1)[1] for key in KEYS if found.get(key) != expected[key]]
     if wrong:
         says = capped(f"model {found.get(MODEL)!r} version {found.get(VERSION)!r}", 200)
         raise ArtifactIntegrityError(name, version, ONNX_FILE, f"is another artifact (it says {says}; {', '.join(wrong)} differ from this version's)")
     if list(card.get("columns", [])) != list(spec_columns):
-        raise ArtifactIntegrityError(name, version, ONNX_FILE, f"was trained on other columns than the spec encodes now; retrain it with `leadscore train {name}`")
+        raise ArtifactIntegrityError(
+            name, version, ONNX_FILE, f"was trained on other columns than the spec encodes now; retrain it with `leadscore train {name}`"
+        )

@@ -46,7 +46,7 @@ class ImputeWithIndicator(TransformerMixin, BaseEstimator):  # type: ignore[misc
         an indicator's share goes to the column it flags."""
         n = self.n_features_in_
         folded = per_column[:, :n].copy()
-        np.add.at(folded, (slice(None), self.indicator_columns_), per_column[:, n:])
+        np.add.at(folded, (slice(None), self.indicator_columns_), per_column[:, n:])  # type: ignore[arg-type]  # stubs lack the documented tuple index
         return folded
 
 
@@ -91,7 +91,8 @@ def _convert(scope: Any, operator: Any, container: Any) -> None:
     x, out = operator.inputs[0].full_name, operator.outputs[0].full_name
 
     def name(hint: str) -> str:
-        return scope.get_unique_variable_name(hint)
+        unique: str = scope.get_unique_variable_name(hint)
+        return unique
 
     def node(op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> None:
         container.add_node(op, inputs, outputs, name=scope.get_unique_operator_name(op), **attrs)

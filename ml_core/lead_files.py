@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -354,7 +354,7 @@ def _tags(text: str) -> list[str]:
     return text.split("|")  # CSV has no arrays: tags are written "a|b", as in training tables
 
 
-_FROM_TEXT = {"id": str, "categorical": str, "tags": _tags, "numeric": _real, "integer": _number, "boolean": _boolean}
+_FROM_TEXT: dict[str, Callable[[str], Any]] = {"id": str, "categorical": str, "tags": _tags, "numeric": _real, "integer": _number, "boolean": _boolean}
 
 
 def _is_utf8(text: str) -> bool:

@@ -14,7 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 
@@ -22,11 +22,12 @@ from ml_core.errors import InvalidBatchError, InvalidLeadError, SpecError
 from ml_core.features import LeadError, encode_columns, encode_leads, fields
 from ml_core.featurizers import Featurizer, load_featurizer
 from ml_core.pool import Served
-from ml_core.scoring import Scorer, decision_of, route
+from ml_core.scoring import Scorer, decision_of
 from ml_core.spec import ModelSpec, Schema
 
 _LEAD_ID_ONLY = Schema("lead", ())
-PREFERENCES, PROPERTY = "preferences", "property"
+PREFERENCES: Final = "preferences"
+PROPERTY: Final = "property"
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def rank_properties(
     chosen = {s.spec.name: (scorers or {}).get(s.spec.name, s.scorer) for s in models}
     for s in models:
         if valid.any():  # route: a breaker-guarded scorer says whether its model or its rules answered
-            p, used[s.spec.name] = route(chosen[s.spec.name], matrices[s.spec.name][valid])
+            p, used[s.spec.name] = chosen[s.spec.name].route(matrices[s.spec.name][valid])
             probabilities[s.spec.name] = np.clip(p, 0.0, 1.0)
         else:
             probabilities[s.spec.name], used[s.spec.name] = np.zeros(0), chosen[s.spec.name]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 import onnxruntime as ort
 
@@ -27,7 +29,8 @@ def export(model: object, n_columns: int) -> bytes:
         options={"zipmap": False},
         target_opset={"": 17, "ai.onnx.ml": 3},
     )
-    return onx.SerializeToString()
+    data: bytes = onx.SerializeToString()
+    return data
 
 
 class OnnxScorer:
@@ -61,11 +64,20 @@ class OnnxScorer:
         (proba,) = self._session.run([PROBABILITIES], {INPUT: X})
         return np.asarray(proba[:, 1], dtype=np.float64)
 
+    def route(self, X: np.ndarray) -> tuple[np.ndarray, OnnxScorer]:
+        return self.predict_proba(X), self
 
-def parity(onnx_bytes: bytes, model: object, X: np.ndarray) -> float:
+
+class Classifier(Protocol):
+    """A fitted scikit-learn classifier, as far as parity needs one."""
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
+
+
+def parity(onnx_bytes: bytes, model: Classifier, X: np.ndarray) -> float:
     """Largest |ONNX - sklearn| positive-class probability over the rows of X (blanks as NaN)."""
     if not len(X):
         return 0.0
     onnx_p = OnnxScorer("parity", "check", onnx_bytes).predict_proba(X.astype(np.float32))
-    native_p = model.predict_proba(X)[:, 1]  # type: ignore[attr-defined]
+    native_p = model.predict_proba(X)[:, 1]
     return float(np.max(np.abs(onnx_p - native_p)))

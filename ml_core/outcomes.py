@@ -23,7 +23,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FILE = "outcomes.sqlite3"
-EARLIEST_OUTCOME = datetime(2000, 1, 1, tzinfo=timezone.utc)
+EARLIEST_OUTCOME = datetime(2000, 1, 1, tzinfo=UTC)
 """Older dates are typos (year 0001, 1970 epochs): no CRM outcome predates this product's leads."""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outcomes (
@@ -95,7 +95,7 @@ def parse_outcome(
         raise InvalidOutcomeError(lead_id, "occurred_at: not an ISO 8601 date-time") from None
     if when.tzinfo is None:
         raise InvalidOutcomeError(lead_id, "occurred_at: needs a timezone (e.g. Z for UTC)")
-    if when > datetime.now(timezone.utc):
+    if when > datetime.now(UTC):
         raise InvalidOutcomeError(lead_id, "occurred_at: in the future")
     if when < EARLIEST_OUTCOME:
         raise InvalidOutcomeError(lead_id, f"occurred_at: before {EARLIEST_OUTCOME.date().isoformat()}")
@@ -136,11 +136,11 @@ class OutcomeStore:
             "lead_id": lead_id,
             "property_id": property_id or "",
             "outcome": int(outcome),
-            "occurred_at": occurred_at.astimezone(timezone.utc).isoformat(timespec="milliseconds"),
-            "recorded_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "occurred_at": occurred_at.astimezone(UTC).isoformat(timespec="milliseconds"),
+            "recorded_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "features": json.dumps(snapshot.features, separators=(",", ":")) if snapshot else None,
             "scored_version": snapshot.version if snapshot else None,
-            "scored_at": datetime.fromtimestamp(snapshot.scored_at, timezone.utc).isoformat(timespec="milliseconds") if snapshot else None,
+            "scored_at": datetime.fromtimestamp(snapshot.scored_at, UTC).isoformat(timespec="milliseconds") if snapshot else None,
         }
         with self._lock:
             self._db().execute(

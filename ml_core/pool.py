@@ -28,8 +28,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ml_core.breaker import CircuitBreaker, GuardedScorer, Transition
 from ml_core import identity
+from ml_core.breaker import CircuitBreaker, GuardedScorer, Transition
 from ml_core.decision import Decision
 from ml_core.derived_rules import rules_for
 from ml_core.errors import ArtifactIntegrityError, ModelLoadError, ModelNotFoundError, SpecError
@@ -149,7 +149,7 @@ class ModelPool:
             return self._reverify_champion(name, served, primary, changes)
         try:
             scorer = self._open(name, version)
-        except Exception as exc:  # noqa: BLE001 - the old version keeps serving; reported, retried later
+        except Exception as exc:  # the old version keeps serving; reported, retried later
             self._pointers[name] = None
             self._next_check[name] = self._clock() + self.reset_after_seconds
             changes.append(("reload_failed", version, str(exc)))
@@ -163,7 +163,7 @@ class ModelPool:
             return served
         try:
             scorer = self._open(name, primary.version)
-        except Exception as exc:  # noqa: BLE001 - the rules serve; reported; the breaker retries
+        except Exception as exc:  # the rules serve; reported; the breaker retries
             changes.append(("reload_failed", primary.version, f"served file changed on disk and is refused, serving rules: {exc}"))
             return Served(spec=served.spec, scorer=self._refused(name, served.spec, str(exc)), challenger=served.challenger)
         return Served(spec=served.spec, scorer=self._guarded(name, served.spec, scorer), challenger=served.challenger)
@@ -171,7 +171,7 @@ class ModelPool:
     def _reload_challenger(self, name: str, served: Served, changes: list[tuple[str, str, str]]) -> Served:
         try:
             state = challenger(self.registry, name)
-        except Exception as exc:  # noqa: BLE001 - a bad challenger file must never stop the champion
+        except Exception as exc:  # a bad challenger file must never stop the champion
             changes.append(("challenger_failed", "?", str(exc)))
             return replace(served, challenger=None)
         if state is None or state.mode == "none":
@@ -181,7 +181,7 @@ class ModelPool:
             return replace(served, challenger=LoadedChallenger(state, current.scorer))
         try:
             scorer = self._open(name, state.version)
-        except Exception as exc:  # noqa: BLE001 - the champion serves alone; reported
+        except Exception as exc:  # the champion serves alone; reported
             changes.append(("challenger_failed", state.version, str(exc)))
             return replace(served, challenger=None)
         changes.append(("challenger_loaded", state.version, state.mode))
@@ -211,7 +211,7 @@ class ModelPool:
         if self._on_change is not None:
             try:
                 self._on_change(name, what, version, detail)
-            except Exception:  # noqa: BLE001 - reporting must never break serving
+            except Exception:  # reporting must never break serving
                 log.exception("model change hook failed")
 
     def _guarded(self, name: str, spec: ModelSpec, primary: OnnxScorer | None) -> GuardedScorer:
@@ -243,7 +243,7 @@ class ModelPool:
         spec = self.registry.spec(name)
         try:
             scorer = self._guarded(name, spec, self._open(name))
-        except Exception as exc:  # noqa: BLE001 - reasons were logged; the breaker retries later
+        except Exception as exc:  # reasons were logged; the breaker retries later
             scorer = self._refused(name, spec, str(exc))
         return Served(spec=spec, scorer=scorer)
 

@@ -22,11 +22,11 @@ import platform
 import re
 import shutil
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ml_core import context
@@ -95,7 +95,8 @@ class Registry:
         if path.exists() and not self._inside(path):
             raise ArtifactIntegrityError(name, version, CARD_FILE, "is a link out of the models directory")
         try:
-            return json.loads(path.read_text())
+            card: dict[str, Any] = json.loads(path.read_text())
+            return card
         except (OSError, ValueError) as exc:
             raise ArtifactIntegrityError(name, version, CARD_FILE, f"unreadable ({exc.__class__.__name__})") from None
 
@@ -113,7 +114,7 @@ class Registry:
         native = _dump(trained.model)
         card: dict[str, Any] = {
             "name": name,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "spec_sha256": trained.spec.sha256,
             "family": trained.family,
             "features": [{"name": f.name, "kind": f.kind} for f in trained.spec.features],

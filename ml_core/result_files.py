@@ -38,7 +38,7 @@ class ResultWriter:
 
     def __enter__(self) -> ResultWriter:
         if self.format == "csv":
-            self._file = open(self._partial, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in __exit__
+            self._file = open(self._partial, "w", encoding="utf-8", newline="")  # closed in __exit__
             self._csv = csv.DictWriter(self._file, fieldnames=ROW_FIELDS, extrasaction="ignore")
             self._csv.writeheader()
         return self

@@ -39,10 +39,11 @@ from ml_core import decision, derived_rules, drift, report, rollout, synthetic
 from ml_core.dataset import read_table, training_set
 from ml_core.errors import LeadscoreError, ModelNotFoundError, RegistrationRefusedError
 from ml_core.featurizers import featurize_table
+from ml_core.identity import ONNX_FILE
 from ml_core.onnx_model import OnnxScorer
 from ml_core.optimize import Optimized, Tolerance, optimize
 from ml_core.outcomes import OutcomeStore
-from ml_core.registry import ONNX_FILE, Registry
+from ml_core.registry import Registry
 from ml_core.training import DEFAULT_TIME_BUDGET, TrainedModel, fit, metric_value
 
 FULL_ONNX_FILE = "model.full.onnx"
@@ -132,7 +133,6 @@ def version_files(
     and the escalation threshold and band cut-offs resolved on training's out-of-fold scores (``decision``)."""
     served_model = optimized.model if optimized else trained.model
     X, y, p = judged_rows(trained, optimized)
-    assert trained.X is not None and trained.y is not None
     oof_y, oof_p = trained.oof_y, trained.oof_proba
     resolved = decision.resolve(trained.spec, oof_y, oof_p, f"out of fold: {len(oof_y)} rows ({trained.family})")
     files = {PROFILE_FILE: json.dumps(drift.profile(trained.spec, trained.X, p)).encode()}
@@ -159,7 +159,6 @@ def judged_rows(trained: TrainedModel, optimized: Optimized | None) -> tuple[np.
         served = optimized.onnx if optimized else trained.onnx
         X, y = trained.holdout.X_test, trained.holdout.y_test
         return X, y, OnnxScorer(trained.spec.name, "candidate", served).predict_proba(X.astype(np.float32))
-    assert trained.X is not None and trained.oof_y is not None and trained.oof_proba is not None
     return trained.X, trained.oof_y, trained.oof_proba
 
 

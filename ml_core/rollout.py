@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ml_core.errors import ModelNotFoundError, RolloutError
@@ -52,7 +52,7 @@ class Challenger:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def challenger(registry: Registry, name: str) -> Challenger | None:
@@ -147,7 +147,7 @@ def verify_loads(registry: Registry, name: str, version: str) -> None:
     artifact = registry.load(name, version)
     try:
         OnnxScorer(name, version, artifact.onnx)
-    except Exception as exc:  # noqa: BLE001 - whatever ORT raises, the version cannot serve
+    except Exception as exc:  # whatever ORT raises, the version cannot serve
         raise RolloutError(name, f"{version} does not load in ONNX Runtime ({exc.__class__.__name__})") from None
 
 

@@ -17,25 +17,34 @@ from ml_core.spec import ModelSpec
 
 
 class Scorer(Protocol):
-    name: str
-    version: str
-    served_by: str
-    reason: str
+    """What serves a model's probabilities: a model (``OnnxScorer``), its rules (``RuleScorer``), or
+    one that picks between scorers per call (``GuardedScorer``, a canary's challenger).
+
+    ``route`` answers with the probabilities and the scorer that produced them (a model or the rules,
+    never a picker), whose ``version``, ``served_by``, ``reason`` and ``decision`` the results carry;
+    a model or the rules answers itself. ``decision`` is the version card's (``ml_core.decision``),
+    None where the spec decides (the rules, old cards)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def served_by(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def decision(self) -> Decision | None: ...
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
 
-
-def route(scorer: Scorer, X: np.ndarray) -> tuple[np.ndarray, Scorer]:
-    """Probabilities for X and the scorer that produced them: a breaker-guarded scorer
-    (``ml_core.breaker``) may have answered with its rules instead of its model."""
-    guarded = getattr(scorer, "route", None)
-    return guarded(X) if guarded is not None else (scorer.predict_proba(X), scorer)
+    def route(self, X: np.ndarray) -> tuple[np.ndarray, Scorer]: ...
 
 
-def decision_of(scorer: object, spec: ModelSpec, default_confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> Decision:
+def decision_of(scorer: Scorer | None, spec: ModelSpec, default_confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD) -> Decision:
     """The numbers a scorer's probabilities are decided by: its version card's (an ONNX scorer
-    loaded from the registry), else the spec's threshold and fixed cut-offs (the rules, old cards)."""
-    own = getattr(scorer, "decision", None)
+    loaded from the registry), else the spec's threshold and fixed cut-offs (the rules, old cards, no model)."""
+    own = scorer.decision if scorer is not None else None
     return own if own is not None else Decision.for_spec(spec, default_confidence_threshold)
 
 
@@ -106,7 +115,7 @@ def score_encoded(
     for error in encoded.errors:
         results[error.index] = error.to_json()
     if encoded.ids:
-        raw, used = route(scorer, encoded.X)
+        raw, used = scorer.route(encoded.X)
         p = np.clip(raw, 0.0, 1.0)
         decision = decision_of(used, spec, default_confidence_threshold)
         scores = np.round(p * 100.0, 2)

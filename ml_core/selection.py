@@ -44,7 +44,8 @@ def choose(scores: dict[str, np.ndarray], order: tuple[str, ...], folds: int, me
     """Apply ``RULE`` to per-fold ``scores`` (same folds, same order for every candidate)."""
     ranked = [name for name in order if name in scores]
     best = max(ranked, key=lambda name: (float(np.mean(scores[name])), -ranked.index(name)))
-    comparisons, within = [], None
+    comparisons: list[dict[str, Any]] = []
+    within: dict[str, Any] | None = None
     for name in ranked[: ranked.index(best)]:
         d = scores[best] - scores[name]
         mean, se = float(np.mean(d)), paired_se(d, folds)
@@ -61,4 +62,5 @@ def choose(scores: dict[str, np.ndarray], order: tuple[str, ...], folds: int, me
         reason = f"chosen because it has the best mean {metric}" + (f" and is the simplest candidate (against {', '.join(others)})" if others else "")
         return Choice(best, reason, comparisons)
     margins = ", ".join(f"{c['simpler']} by {c['mean_difference']:+.4f} > SE {c['se']:.4f}" for c in comparisons)
-    return Choice(best, f"chosen because it has the best mean {metric} and beats every simpler candidate by more than one standard error ({margins})", comparisons)
+    why = f"chosen because it has the best mean {metric} and beats every simpler candidate by more than one standard error ({margins})"
+    return Choice(best, why, comparisons)

@@ -238,7 +238,7 @@ def _parse_bands(name: str, bands: dict[str, Any]) -> Bands:
         if "hot_share" not in bands or "warm_share" not in bands:
             raise SpecError(name, f"bands by share need both 'hot_share' and 'warm_share', got {sorted(bands)}")
         hot_share, warm_share = float(bands["hot_share"]), float(bands["warm_share"])
-        if not (0 < hot_share and 0 <= warm_share and hot_share + warm_share < 1):
+        if not (hot_share > 0 and warm_share >= 0 and hot_share + warm_share < 1):
             raise SpecError(name, f"bands need 0 < hot_share, 0 <= warm_share, hot_share + warm_share < 1, got {hot_share}, {warm_share}")
     if has_cuts:
         if "hot" not in bands or "warm" not in bands:
@@ -251,7 +251,9 @@ def _parse_bands(name: str, bands: dict[str, Any]) -> Bands:
     return Bands(hot=hot, warm=warm, hot_share=hot_share, warm_share=warm_share)
 
 
-_ESCALATION_KEYS = {"escalation_budget": "budget", "escalation_alpha": "alpha", "confidence_threshold": "threshold"}
+_ESCALATION_KEYS: dict[str, Literal["budget", "alpha", "threshold"]] = {
+    "escalation_budget": "budget", "escalation_alpha": "alpha", "confidence_threshold": "threshold"
+}
 
 
 def _parse_escalation(name: str, data: dict[str, Any]) -> EscalationRule:
@@ -268,7 +270,7 @@ def _parse_escalation(name: str, data: dict[str, Any]) -> EscalationRule:
     bounds = (0.5, 1.0) if key == "confidence_threshold" else (0.0, 1.0)
     if not bounds[0] <= value <= bounds[1] or (key != "confidence_threshold" and value in bounds):
         raise SpecError(name, f"{key} must lie in {'[0.5, 1]' if key == 'confidence_threshold' else '(0, 1)'}, got {value}")
-    return EscalationRule(_ESCALATION_KEYS[key], value)  # type: ignore[arg-type]
+    return EscalationRule(_ESCALATION_KEYS[key], value)
 
 
 

@@ -27,7 +27,8 @@ from ml_core import candidates, onnx_model, selection
 from ml_core.dataset import TrainingSet
 from ml_core.errors import DatasetError, RegistrationRefusedError
 from ml_core.imputation import blanked
-from ml_core.ranking import METRICS, metric_value as _metric_value, ranking_metrics
+from ml_core.ranking import METRICS, ranking_metrics
+from ml_core.ranking import metric_value as _metric_value
 from ml_core.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -72,12 +73,12 @@ class TrainedModel:
     data: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     """Gates this model failed (empty: registrable); ``train`` raises instead of returning them."""
-    X: np.ndarray | None = field(default=None, repr=False, compare=False)
+    X: np.ndarray = field(kw_only=True, repr=False, compare=False)
     """The rows ``model`` was fitted on (every row, less the held-out ones if any)."""
-    y: np.ndarray | None = field(default=None, repr=False, compare=False)
-    oof_proba: np.ndarray | None = field(default=None, repr=False, compare=False)
+    y: np.ndarray = field(kw_only=True, repr=False, compare=False)
+    oof_proba: np.ndarray = field(kw_only=True, repr=False, compare=False)
     """Out-of-fold probability of the chosen family for each row of ``X``, averaged over repeats."""
-    oof_y: np.ndarray | None = field(default=None, repr=False, compare=False)
+    oof_y: np.ndarray = field(kw_only=True, repr=False, compare=False)
     """Labels aligned with ``oof_proba``."""
     holdout: Split | None = field(default=None, repr=False, compare=False)
 
@@ -85,7 +86,6 @@ class TrainedModel:
         """Rows to compare served artifacts on: the held-out rows if any, else the fitted rows."""
         if self.holdout is not None:
             return self.holdout.X_test, self.holdout.y_test
-        assert self.X is not None and self.y is not None
         return self.X, self.y
 
 
@@ -141,7 +141,7 @@ def fit(
         if rarest < 2 * folds:
             raise DatasetError(spec.name, f"the rarer target class has {rarest} rows to fit on; {folds}-fold cross-validation "
                                           f"with tuning inside each fold needs at least {2 * folds}")
-        protocol = {"folds": folds, "repeats": repeats or repeats_for(len(y)), "holdout": holdout, "seed": seed, "rows": int(len(y))}
+        protocol: dict[str, Any] = {"folds": folds, "repeats": repeats or repeats_for(len(y)), "holdout": holdout, "seed": seed, "rows": int(len(y))}
         splits = list(RepeatedStratifiedKFold(n_splits=folds, n_repeats=protocol["repeats"], random_state=seed).split(X, y))
         plan = candidates.plan(X, y, len(splits) + 1, time_budget, seed)
         say(f"{len(pool)} candidates x {len(splits)} folds ({folds} folds x {_repeats(protocol['repeats'])}) on {len(y):,} rows; "

@@ -6,12 +6,11 @@ from celery import Celery
 from kombu import Queue
 
 from beat_schedule import schedule
-
 from ml_core.settings import Settings, get_settings
 from tasks import serialization
 
-SCORING_TASKS = ("leadscore.score_lead", "leadscore.ping")
-BATCH_TASKS = ("leadscore.predict_batch", "leadscore.prewarm_cache")
+SCORING_TASKS: tuple[str, ...] = ("leadscore.score_lead", "leadscore.ping")
+BATCH_TASKS: tuple[str, ...] = ("leadscore.predict_batch", "leadscore.prewarm_cache")
 # The other models' tasks: one lead (with its properties) is interactive, a list of leads is batch.
 SCORING_TASKS += ("leadscore.predict_churn", "leadscore.match_properties", "leadscore.recommend_properties", "leadscore.score_lead_profile")
 BATCH_TASKS += ("leadscore.predict_churn_batch",)

@@ -33,4 +33,4 @@ def install() -> None:
         return original(self, asynchronous=asynchronous)
 
     _connparams.leadscore_patched = True  # type: ignore[attr-defined]
-    transport.Channel._connparams = _connparams
+    transport.Channel._connparams = _connparams  # type: ignore[method-assign]  # the patch, on purpose

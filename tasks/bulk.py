@@ -70,7 +70,7 @@ def bulk_chunk(self: Task, job_id: str, chunk: int, model: str) -> dict[str, Any
     except LeadscoreError as exc:
         store.record_failure(job_id, chunk, f"{exc.__class__.__name__}: {exc}")
         raise
-    except Exception as exc:  # noqa: BLE001 - recorded so the client stops instead of waiting, then raised
+    except Exception as exc:  # recorded so the client stops instead of waiting, then raised
         store.record_failure(job_id, chunk, f"{exc.__class__.__name__} (see the worker log)")
         raise
     new = store.record(job_id, chunk, packed)

@@ -53,7 +53,7 @@ def _claim(request: Any = None, **_: object) -> None:
     try:
         job_id, chunk = request.args[0], int(request.args[1])
         _store(current_app).claim(job_id, chunk, worker_id())
-    except Exception as exc:  # noqa: BLE001 - an unclaimed chunk is still recovered by the stall timer
+    except Exception as exc:  # an unclaimed chunk is still recovered by the stall timer
         log.warning("bulk chunk claim not recorded: %s", exc.__class__.__name__)
 
 
@@ -69,7 +69,7 @@ def _start_heartbeat(sender: Any = None, **_: object) -> None:
     def beat() -> None:
         try:
             store.beat(worker_id(), interval * MISSED_BEATS)
-        except Exception as exc:  # noqa: BLE001 - a Redis blip; the next beat tries again
+        except Exception as exc:  # a Redis blip; the next beat tries again
             log.warning("worker heartbeat not written: %s", exc.__class__.__name__)
 
     def keep_beating() -> None:

@@ -19,9 +19,9 @@ import click
 from ml_core.errors import BulkJobError, LeadscoreError
 from ml_core.lead_files import count_rows_estimate
 from ml_core.result_files import ResultWriter
-from tasks.cli_params import MODEL
 from tasks.bulk_client import DEFAULT_MODEL, BulkJob, ResultStream, bulk_score
 from tasks.bulk_store import Progress
+from tasks.cli_params import MODEL
 
 EXIT_INVALID_ROWS, EXIT_UNREADABLE, EXIT_JOB_STOPPED = 1, 2, 3
 

@@ -20,11 +20,11 @@ from celery import Celery
 
 from ml_core.bulk_chunk import chunk_rows
 from ml_core.errors import BulkJobError
+from ml_core.identifiers import DEFAULT_MODEL
 from ml_core.lead_files import LeadChunk, chunk_leads, read_lead_file
 from ml_core.registry import Registry
 from ml_core.result_files import ResultWriter
 from ml_core.settings import Settings, get_settings
-from ml_core.identifiers import DEFAULT_MODEL
 from tasks.bulk_jobs import dispatch, finalize_if_complete, recover, resume
 from tasks.bulk_store import BulkStore, Progress
 
@@ -204,7 +204,11 @@ class BulkJob:
                 last_done, last_change, stalls = progress.chunks_done, now, 0
             elif now - last_change > self.stall_seconds:
                 if stalls == _MAX_STALLS:
-                    raise BulkJobError(self.id, f"no chunk finished in {stalls} x {self.stall_seconds:.0f}s: is a worker consuming the batch queue? The job is kept; resume it with `leadscore bulk resume {self.id}`")
+                    raise BulkJobError(
+                        self.id,
+                        f"no chunk finished in {stalls} x {self.stall_seconds:.0f}s: is a worker consuming the batch queue?"
+                        f" The job is kept; resume it with `leadscore bulk resume {self.id}`",
+                    )
                 self.resume()  # lost chunks (a worker killed mid-chunk) go out again
                 stalls, last_change = stalls + 1, now
             if timeout is not None and now - started > timeout:

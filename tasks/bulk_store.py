@@ -25,7 +25,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis
@@ -131,7 +131,7 @@ class BulkStore:
             pipe.execute()
 
     def meta(self, job_id: str) -> dict[str, Any]:
-        raw = self.client.hgetall(self.key(job_id, "meta"))
+        raw = cast(dict[bytes, bytes], self.client.hgetall(self.key(job_id, "meta")))  # replies are bytes: no decode_responses
         if not raw:
             raise BulkJobError(job_id, "no such job (never created, or expired)")
         return {k.decode(): json.loads(v) for k, v in raw.items()}
@@ -149,7 +149,7 @@ class BulkStore:
         self.client.expire(key, self.ttl)
 
     def input(self, job_id: str, chunk: int) -> bytes | None:
-        return self.client.get(self.key(job_id, f"input:{chunk}"))
+        return cast(bytes | None, self.client.get(self.key(job_id, f"input:{chunk}")))
 
     def has_input(self, job_id: str, chunk: int) -> bool:
         return bool(self.client.exists(self.key(job_id, f"input:{chunk}")))
@@ -172,7 +172,8 @@ class BulkStore:
         self.client.hdel(self.key(job_id, "failed"), str(chunk))
 
     def failures(self, job_id: str) -> dict[int, str]:
-        return {int(k): v.decode() for k, v in self.client.hgetall(self.key(job_id, "failed")).items()}
+        failed = cast(dict[bytes, bytes], self.client.hgetall(self.key(job_id, "failed")))
+        return {int(k): v.decode() for k, v in failed.items()}
 
     def claim(self, job_id: str, chunk: int, worker: str) -> None:
         key = self.key(job_id, "claims")
@@ -182,7 +183,7 @@ class BulkStore:
             pipe.execute()
 
     def claimants(self, job_id: str) -> set[str]:
-        return {v.decode() for v in self.client.hvals(self.key(job_id, "claims"))}
+        return {v.decode() for v in cast(list[bytes], self.client.hvals(self.key(job_id, "claims")))}
 
     def release(self, job_id: str, dead: set[str]) -> list[int]:
         """Unrecorded chunks claimed by ``dead`` workers, their claims removed (at most once each)."""

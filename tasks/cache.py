@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -67,14 +67,15 @@ class PredictionCache:
         version seen last come back together. A changed version costs one more GET, once.
         """
         guess = self._version_guess.get(model)
-        found = self.store.call(lambda r: r.mget(version_key(model), entry_key(model, guess or "-", digest)))
+        # replies are bytes: the client is built without decode_responses
+        found = self.store.call(lambda r: cast(list[bytes | None], r.mget(version_key(model), entry_key(model, guess or "-", digest))))
         if found is None or found[0] is None:
             return None
         version = found[0].decode()
         blob = found[1]
         if version != guess:
             self._version_guess[model] = version
-            blob = self.store.call(lambda r: r.get(entry_key(model, version, digest)))
+            blob = self.store.call(lambda r: cast(bytes | None, r.get(entry_key(model, version, digest))))
         blob = blob or self._remembered(entry_key(model, version, digest))  # only ever under the published version
         return unpack(blob, lead_id) if blob else None
 
@@ -94,7 +95,7 @@ class PredictionCache:
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Hits and misses per model, as counted by the clients that looked leads up."""
-        raw = self.store.call(lambda r: r.hgetall(STATS_KEY)) or {}
+        raw = self.store.call(lambda r: cast(dict[bytes, bytes], r.hgetall(STATS_KEY))) or {}
         stats: dict[str, dict[str, int]] = {}
         for field, value in raw.items():
             model, _, outcome = field.decode().rpartition(":")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -13,12 +14,12 @@ import click
 
 from ml_core import rollout
 from ml_core.errors import LeadscoreError, ModelNotFoundError
+from ml_core.identifiers import DEFAULT_MODEL
 from ml_core.registry import Registry
 from ml_core.settings import get_settings
 from ml_core.spec import available_models
-from ml_core.identifiers import DEFAULT_MODEL
-from tasks.cli_params import MODEL
 from tasks.card_text import candidate_table, estimate_text
+from tasks.cli_params import MODEL
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 PAIR_EXAMPLES = EXAMPLES / "property_matching"
@@ -33,6 +34,10 @@ def example(model: str) -> dict[str, Any]:
         raise click.UsageError(f"no example lead for {model} (looked for examples/{model}/lead.json)")
     loaded: dict[str, Any] = json.loads(path.read_text())
     return loaded
+
+
+def _say_progress(model: str, message: str) -> None:
+    click.echo(f"{model}: {message}", err=True)
 
 
 def _echo_json(data: Any) -> None:
@@ -76,7 +81,7 @@ def train(
             card = train_and_register(
                 registry, name, data=data, rows=rows, seed=seed, folds=folds, repeats=repeats, holdout=holdout, time_budget=time_budget,
                 families=families.split(",") if families else None, parity_tolerance=settings.parity_tolerance,
-                progress=None if quiet else lambda message, name=name: click.echo(f"{name}: {message}", err=True),
+                progress=None if quiet else functools.partial(_say_progress, name),
             )
         except (LeadscoreError, ValueError) as exc:
             click.echo(f"{name}: {exc}", err=True)
@@ -124,7 +129,8 @@ def list_models() -> None:
             mode = f"  challenger, {challenger.mode}" if mark == "c" and challenger is not None else ""
             try:
                 card = registry.card(name, version)
-                click.echo(f"  {mark} {version}  {card['created_at']}  {card['family']:<20} {estimate_text(card['metrics'])}  data {card['data']['source']}{mode}")
+                estimate = estimate_text(card["metrics"])
+                click.echo(f"  {mark} {version}  {card['created_at']}  {card['family']:<20} {estimate}  data {card['data']['source']}{mode}")
             except (LeadscoreError, KeyError, TypeError) as exc:  # one bad card must not hide the rest
                 click.echo(f"  {mark} {version}  BROKEN: {exc.__class__.__name__}: {exc}")
                 broken = True
@@ -199,7 +205,7 @@ def ping(queue: str | None, timeout: float) -> None:
     queue = queue or get_settings().scoring_queue
     try:
         pong = ping_task.apply_async(queue=queue, expires=timeout).get(timeout=timeout)
-    except Exception as exc:  # noqa: BLE001 - a health check reports every failure the same way
+    except Exception as exc:  # a health check reports every failure the same way
         click.echo(f"{queue}: no answer within {timeout:.0f}s ({exc.__class__.__name__})", err=True)
         sys.exit(1)
     click.echo(f"{queue}: pong from {pong['hostname']} pid {pong['pid']}, models {json.dumps(pong['models'])}")
@@ -211,8 +217,8 @@ def events() -> None:
 
 
 @events.command("tail")
-@click.option("--type", "types", multiple=True, type=click.Choice(["lead.scored", "lead.escalated", "lead.cache_hit", "lead.handoff", "model.breaker", "model.promoted",
-                                                     "model.rolled_back", "model.rollout", "model.retrained", "model.retrain_refused",
+@click.option("--type", "types", multiple=True, type=click.Choice(["lead.scored", "lead.escalated", "lead.cache_hit", "lead.handoff", "model.breaker",
+                                                     "model.promoted", "model.rolled_back", "model.rollout", "model.retrained", "model.retrain_refused",
                                                      "model.reloaded", "model.reload_failed", "model.challenger_loaded", "model.drift",
                                                      "model.shadow"]),
               help="Event types to show (repeatable; default: scored, escalated, cache_hit).")
@@ -321,7 +327,7 @@ def stack_start(wait: float) -> None:
         try:
             pong = ping.delay().get(timeout=5)
             break
-        except Exception as exc:  # noqa: BLE001 - any failure here means "not up yet"
+        except Exception as exc:  # any failure here means "not up yet"
             if time.monotonic() > deadline:
                 raise click.ClickException(f"no worker answered within {wait:.0f}s ({exc.__class__.__name__}); see the logs in {settings.run_dir}") from None
     click.echo(f"workers up (pong from {pong['hostname']} pid {pong['pid']}); Flower at http://{settings.flower_address}:{settings.flower_port}")

@@ -45,15 +45,16 @@ from ml_core.spec import ModelSpec
 from tasks.side_effects import Outcome, SideEffects, lead_features
 
 
-
 class ScoreClient:
     def __init__(self, settings: Settings | None = None, app: Celery | None = None) -> None:
         if app is None:
-            from tasks import app
+            from tasks import app as default_app
+
+            app = default_app
         self.settings = settings or get_settings()
         self.app: Celery = app
         self.registry = Registry(self.settings.models_dir)
-        self.effects = SideEffects(self.settings, app.send_task)
+        self.effects = SideEffects(self.settings, self.app.send_task)
         self._specs: dict[str, ModelSpec] = {}
         self._rollouts: dict[str, tuple[float, Challenger | None]] = {}
 

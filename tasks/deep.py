@@ -24,16 +24,15 @@ from celery import current_app, shared_task
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ml_core.errors import LeadscoreError
 from ml_core.context import encode_with_context, with_rules
-from ml_core.scoring import confidence
+from ml_core.errors import LeadscoreError
+from ml_core.escalation import confidence
+from ml_core.identifiers import DEFAULT_MODEL, model_name
 from ml_core.settings import get_settings
 from ml_core.spec import ModelSpec
-from ml_core.identifiers import DEFAULT_MODEL, model_name
 from tasks.events import HANDOFF, SCHEMA_VERSION, event_fields, stream_key
 from tasks.side_effects import lead_features
 from tasks.worker import explainer_pool, model_pool, side_effects
-
 
 
 def explain_row(spec: ModelSpec, version: str, lead: dict[str, Any]) -> dict[str, Any]:

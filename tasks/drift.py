@@ -3,8 +3,8 @@
 For each model with a champion: its ``profile.json`` (``ml_core.drift``, checksummed in the card)
 against the drift sample (``tasks/snapshots.py``: the last ``drift_sample_size`` leads the
 model scored, features and probability, those the champion scored only). PSI per feature and of the scores; above
-``drift_psi_threshold`` (or a feature's share of blanks up by more than ``drift_missing_margin``) a ``model.drift`` event, and with ``drift_retrain`` a ``retrain`` of
-that model. The same goes for the realized escalation rate and band shares of that sample when
+``drift_psi_threshold`` (or a feature's share of blanks up by more than ``drift_missing_margin``) a ``model.drift`` event,
+and with ``drift_retrain`` a ``retrain`` of that model. The same goes for the realized escalation rate and band shares of that sample when
 they leave the card's values by more than ``drift_rate_margin``. Too little traffic (< ``drift_min_samples``) decides nothing and says so. A model that
 cannot be checked (a broken spec, say) gets ``{"error": ...}`` and the others are still checked.
 """
@@ -21,10 +21,10 @@ from celery import current_app, shared_task
 from ml_core import drift
 from ml_core.errors import ArtifactIntegrityError, LeadscoreError, ModelNotFoundError
 from ml_core.features import encode_leads
+from ml_core.identifiers import model_names
 from ml_core.registry import Registry
 from ml_core.settings import get_settings
 from ml_core.spec import available_models
-from ml_core.identifiers import model_names
 from tasks.retrain import RETRAIN_TASK
 from tasks.worker import publish_model_event, snapshots
 
@@ -62,7 +62,8 @@ def check_model(registry: Registry, name: str) -> dict[str, Any]:
         return {"version": version, "skipped": f"{len(sample)} recent leads scored by {version} < drift_min_samples {settings.drift_min_samples}"}
     encoded = encode_leads(spec, [{"id": str(i), **f} for i, (f, _) in enumerate(sample)], "ignore")
     proba = np.array([sample[i][1] for i in encoded.index], dtype=np.float64)
-    result = {"version": version, "sample": len(sample), **drift.check(spec, reference, encoded.X, proba, settings.drift_psi_threshold, settings.drift_missing_margin)}
+    checked = drift.check(spec, reference, encoded.X, proba, settings.drift_psi_threshold, settings.drift_missing_margin)
+    result = {"version": version, "sample": len(sample), **checked}
     card_decision = registry.card(name, version).get("decision")
     if card_decision:  # versions registered before cards held their escalation and band shares have none to compare
         all_proba = np.array([p for _, p in sample], dtype=np.float64)

@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import redis
+from redis.typing import KeyT, StreamIdT
 
 from tasks.optional_redis import OptionalRedis
 
@@ -37,7 +38,7 @@ def stream_key(event_type: str) -> str:
 
 
 def event_fields(event_type: str, result: dict[str, Any], now: float | None = None) -> dict[str, str]:
-    ts = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
+    ts = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     return {
         "schema": str(SCHEMA_VERSION),
         "type": event_type,
@@ -84,13 +85,17 @@ class EventStreams:
         return bool(self.store.call(write))
 
 
+_Entry = tuple[bytes, dict[bytes, bytes]]
+"""A stream entry as redis-py returns it: its id and its fields."""
+
+
 def tail(url: str, types: tuple[str, ...], *, count: int, timeout: float, from_start: bool = False) -> Iterator[dict[str, Any]]:
     """Entries as they arrive (or from the start of each stream), until ``count`` or ``timeout`` s."""
     client = redis.Redis.from_url(url, socket_timeout=_BLOCK_MS / 1000 + 5, socket_connect_timeout=5)
-    positions: dict[str, str] = {stream_key(t): "0-0" if from_start else "$" for t in types}
+    positions: dict[KeyT, StreamIdT] = {stream_key(t): "0-0" if from_start else "$" for t in types}
     if not from_start:  # "$" must be pinned once: re-reading with "$" would skip entries between calls
         for key in positions:
-            last = client.xrevrange(key, count=1)
+            last = cast(list[_Entry], client.xrevrange(key, count=1))  # bytes: no decode_responses
             positions[key] = last[0][0].decode() if last else "0-0"
     seen, deadline = 0, time.monotonic() + timeout
     while seen < count:
@@ -98,10 +103,10 @@ def tail(url: str, types: tuple[str, ...], *, count: int, timeout: float, from_s
         if left <= 0:
             return
         block = max(1, min(_BLOCK_MS, int(left * 1000)))
-        batch = client.xread(positions, count=min(count - seen, 1000), block=block)  # type: ignore[arg-type]
-        for key, entries in batch or []:
+        batch = cast(list[tuple[bytes, list[_Entry]]] | None, client.xread(positions, count=min(count - seen, 1000), block=block))
+        for stream, entries in batch or []:
             for entry_id, fields in entries:
-                positions[key.decode()] = entry_id.decode()
+                positions[stream.decode()] = entry_id.decode()
                 yield decode(entry_id, fields)
                 seen += 1
                 if seen >= count:

@@ -15,11 +15,11 @@ import click
 
 from ml_core import rollout
 from ml_core.errors import LeadscoreError
+from ml_core.identifiers import DEFAULT_MODEL
 from ml_core.registry import Registry
 from ml_core.settings import get_settings
-from ml_core.identifiers import DEFAULT_MODEL
-from tasks.cli_params import MODEL
 from tasks.card_text import estimate_text
+from tasks.cli_params import MODEL
 
 TIMEOUT = click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the training worker.")
 

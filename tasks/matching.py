@@ -7,9 +7,9 @@ from typing import Any
 from celery import shared_task
 
 from ml_core.errors import LeadscoreError
+from ml_core.identifiers import model_name
 from ml_core.matching import ScoredPair, rank_properties
 from ml_core.settings import get_settings
-from ml_core.identifiers import model_name
 from tasks.rollout_serving import after_ranking, choose_scorer
 from tasks.worker import model_pool
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ def record(model: str, task: str, results: list[dict[str, Any]], seconds: float)
         if len(scored) < len(results):
             m["invalid"].labels(model).inc(len(results) - len(scored))
         m["latency"].labels(model, task).observe(seconds)
-    except Exception:  # noqa: BLE001, S110 - a metrics failure is never a scoring failure
+    except Exception:  # a metrics failure is never a scoring failure
         pass
 
 
@@ -81,7 +82,7 @@ def record_invalid(model: str) -> None:
     """Count one lead refused by validation before it was scored. Never raises."""
     try:
         _instruments()["invalid"].labels(model).inc()
-    except Exception:  # noqa: BLE001, S110 - a metrics failure is never a scoring failure
+    except Exception:  # a metrics failure is never a scoring failure
         pass
 
 
@@ -99,7 +100,7 @@ def serve(settings: Settings) -> None:
     for stale in path.glob("*.db"):  # samples of processes from before this start
         stale.unlink()
     from prometheus_client import CollectorRegistry, start_http_server
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
     from prometheus_client.multiprocess import MultiProcessCollector
 
     from ml_core.registry import Registry
@@ -108,7 +109,7 @@ def serve(settings: Settings) -> None:
     from tasks.traffic_mix import traffic_mix
 
     class CacheCollector:
-        def collect(self):  # type: ignore[no-untyped-def]
+        def collect(self) -> Iterator[Metric]:
             family = CounterMetricFamily("leadscore_cache_lookups", "Prediction cache lookups by web services", labels=["model", "outcome"])
             for model, counts in cache_counts(settings).items():
                 for outcome, n in counts.items():
@@ -116,9 +117,11 @@ def serve(settings: Settings) -> None:
             yield family
 
     class TrafficCollector:
-        def collect(self):  # type: ignore[no-untyped-def]
+        def collect(self) -> Iterator[Metric]:
             recent_esc = GaugeMetricFamily("leadscore_recent_escalation_rate", "Share of the last scored leads escalated", labels=["model", "version"])
-            recent_band = GaugeMetricFamily("leadscore_recent_band_share", "Share of the last scored leads in each label band", labels=["model", "version", "band"])
+            recent_band = GaugeMetricFamily(
+                "leadscore_recent_band_share", "Share of the last scored leads in each label band", labels=["model", "version", "band"]
+            )
             card_esc = GaugeMetricFamily("leadscore_card_escalation_rate", "Share escalated out of fold, from the version's card", labels=["model", "version"])
             card_band = GaugeMetricFamily("leadscore_card_band_share", "Band share out of fold, from the version's card", labels=["model", "version", "band"])
             mix = traffic_mix(store_of(settings), Registry(settings.models_dir), available_models(settings.models_dir))

@@ -16,13 +16,12 @@ import redis
 from celery import shared_task
 
 from ml_core.errors import LeadscoreError
+from ml_core.identifiers import DEFAULT_MODEL, model_name
 from ml_core.matching import scores_pairs
 from ml_core.outcomes import OutcomeStore, parse_outcome, snapshot_before, subject
 from ml_core.registry import Registry
 from ml_core.settings import get_settings
-from ml_core.identifiers import DEFAULT_MODEL, model_name
 from tasks.worker import snapshots
-
 
 
 @cache

@@ -11,6 +11,7 @@ for these scores.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import redis
@@ -19,10 +20,11 @@ from celery import shared_task
 from ml_core.cache_entry import cacheable, feature_digest
 from ml_core.errors import LeadscoreError
 from ml_core.features import encode_leads
+from ml_core.identifiers import model_names
 from ml_core.scoring import score_encoded
 from ml_core.settings import get_settings
 from ml_core.spec import available_models
-from ml_core.identifiers import model_names
+from tasks.cache import PredictionCache
 from tasks.worker import model_pool, side_effects
 
 _CHUNK = 500
@@ -55,15 +57,7 @@ def prewarm_cache(models: list[str] | None = None) -> dict[str, Any]:
             if cacheable(results[i], version):  # the model may fail mid-prewarm: its rules scores are not the champion's
                 entries.setdefault(feature_digest(served.spec.sha256, encoded.X[k]), results[i])
         items = list(entries.items())
-
-        def write(r: redis.Redis) -> int:
-            for start in range(0, len(items), _CHUNK):
-                pipe = r.pipeline(transaction=False)
-                for digest, result in items[start : start + _CHUNK]:
-                    effects.cache.stage_entry(pipe, name, version, digest, result)
-                pipe.execute()
-            return len(items)
-
+        write = functools.partial(_write_entries, cache=effects.cache, model=name, version=version, items=items)
         report[name] = {
             "version": version,
             "leads": len(active),
@@ -71,3 +65,12 @@ def prewarm_cache(models: list[str] | None = None) -> dict[str, Any]:
             "entries_written": effects.cache.store.call(write) if items else 0,
         }
     return report
+
+
+def _write_entries(r: redis.Redis, *, cache: PredictionCache, model: str, version: str, items: list[tuple[str, dict[str, Any]]]) -> int:
+    for start in range(0, len(items), _CHUNK):
+        pipe = r.pipeline(transaction=False)
+        for digest, result in items[start : start + _CHUNK]:
+            cache.stage_entry(pipe, model, version, digest, result)
+        pipe.execute()
+    return len(items)

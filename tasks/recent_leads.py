@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -44,7 +44,7 @@ class RecentLeads:
             return
 
         def pop(r: redis.Redis) -> None:
-            popped = r.zpopmin(ids_key(model), size - self.max_leads)
+            popped = cast(list[tuple[bytes, float]], r.zpopmin(ids_key(model), size - self.max_leads))  # bytes: no decode_responses
             if popped:
                 r.hdel(features_key(model), *(lead_id for lead_id, _ in popped))
 
@@ -60,7 +60,7 @@ class RecentLeads:
             if stale:
                 r.zrem(ids_key(model), *stale)
                 r.hdel(features_key(model), *stale)
-            ids = r.zrevrangebyscore(ids_key(model), "+inf", cutoff, start=0, num=self.max_leads)
+            ids = cast(list[bytes], r.zrevrangebyscore(ids_key(model), "+inf", cutoff, start=0, num=self.max_leads))
             payloads = r.hmget(features_key(model), ids) if ids else []
             return [(i.decode(), json.loads(p)) for i, p in zip(ids, payloads) if p is not None]
 

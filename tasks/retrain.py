@@ -17,13 +17,13 @@ import redis
 from celery import current_app, shared_task
 
 from ml_core.errors import LeadscoreError, RegistrationRefusedError
+from ml_core.identifiers import model_name
 from ml_core.registry import Registry
 from ml_core.settings import Settings, get_settings
 from ml_core.spec import available_models
-from ml_core.identifiers import model_name
 from tasks.lease import Lease
-from tasks.worker import publish_model_event as publish
 from tasks.outcomes import outcome_store
+from tasks.worker import publish_model_event as publish
 
 if TYPE_CHECKING:
     from ml_core.retrain import RetrainPolicy

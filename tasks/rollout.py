@@ -13,9 +13,9 @@ from celery import shared_task
 
 from ml_core import rollout
 from ml_core.errors import InvalidArgumentError, LeadscoreError
+from ml_core.identifiers import model_name
 from ml_core.registry import Registry
 from ml_core.settings import get_settings
-from ml_core.identifiers import model_name
 from tasks.worker import publish_model_event as publish
 
 

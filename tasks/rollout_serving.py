@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from ml_core.breaker import GuardedScorer
+from ml_core.decision import Decision
 from ml_core.matching import ScoredPair
 from ml_core.onnx_model import OnnxScorer
 from ml_core.outcomes import subject
 from ml_core.pool import Served
-from ml_core.scoring import decision_of
+from ml_core.scoring import Scorer, decision_of
 from tasks.snapshots import SHADOW_EVENT, Scored
 from tasks.worker import snapshots
 
@@ -42,17 +43,41 @@ class CanaryScorer:
     def __init__(self, challenger: OnnxScorer, champion: GuardedScorer) -> None:
         self.challenger, self.champion = challenger, champion
 
-    def route(self, X: np.ndarray) -> tuple[np.ndarray, Any]:
+    # what it serves when the challenger answers (``route`` says when the champion did instead)
+    @property
+    def name(self) -> str:
+        return self.challenger.name
+
+    @property
+    def version(self) -> str:
+        return self.challenger.version
+
+    @property
+    def served_by(self) -> str:
+        return self.challenger.served_by
+
+    @property
+    def reason(self) -> str:
+        return self.challenger.reason
+
+    @property
+    def decision(self) -> Decision | None:
+        return self.challenger.decision
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.route(X)[0]
+
+    def route(self, X: np.ndarray) -> tuple[np.ndarray, Scorer]:
         try:
             return self.challenger.predict_proba(X), self.challenger
-        except Exception:  # noqa: BLE001 - a failing challenger must never fail a lead
+        except Exception:  # a failing challenger must never fail a lead
             log.exception("canary challenger %s failed; the champion answers", self.challenger.version)
             return self.champion.route(X)
 
 
 def choose_scorer(served: Served, lead: Any) -> GuardedScorer | CanaryScorer:
     chosen = served.for_lead(lead.get("id") if isinstance(lead, dict) else None)
-    return served.scorer if chosen is served.scorer else CanaryScorer(chosen, served.scorer)
+    return CanaryScorer(chosen, served.scorer) if isinstance(chosen, OnnxScorer) else served.scorer
 
 
 def after_score(served: Served, result: dict[str, Any], row: np.ndarray, features: dict[str, Any]) -> None:
@@ -95,7 +120,7 @@ def _in_canary(served: Served, version: str) -> bool:
 def _shadow_probabilities(shadow: OnnxScorer, X: np.ndarray) -> np.ndarray:
     try:
         return shadow.predict_proba(X)
-    except Exception:  # noqa: BLE001 - the shadow never affects the lead's result
+    except Exception:  # the shadow never affects the lead's result
         log.exception("shadow challenger %s failed", shadow.version)
         return np.full(len(X), np.nan)
 
@@ -109,5 +134,5 @@ def _shadow_event(served: Served, shadow: OnnxScorer, lead_id: str, version: str
         "challenger_version": shadow.version, "challenger_probability": repr(round(p, 6)),
         "challenger_label": decision_of(shadow, served.spec).label(round(p * 100.0, 2)),
         "champion_label": decision_of(served.scorer.primary, served.spec).label(round(probability * 100.0, 2)),
-        "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
     }

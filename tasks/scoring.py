@@ -12,9 +12,9 @@ from celery import shared_task
 
 from ml_core.cache_entry import feature_digest
 from ml_core.errors import InvalidArgumentError, InvalidRecordError, LeadscoreError
+from ml_core.identifiers import DEFAULT_MODEL, model_name
 from ml_core.scoring import score_batch, score_one_encoded
 from ml_core.settings import get_settings
-from ml_core.identifiers import DEFAULT_MODEL, model_name
 from tasks import metrics
 from tasks.deep import explain_row
 from tasks.rollout_serving import after_score, choose_scorer

@@ -23,8 +23,8 @@ from celery.utils.log import get_logger
 from celery.worker.consumer import Consumer as CeleryConsumer
 from kombu.exceptions import ContentDisallowed, DecodeError
 from kombu.serialization import register
-from vine import promise
 from kombu.utils.json import dumps, loads
+from vine import promise
 
 from ml_core.errors import InvalidPayloadError
 
@@ -153,5 +153,5 @@ class Consumer(CeleryConsumer):
         if isinstance(task_id, str) and 0 < len(task_id) <= _MAX_TASK_ID and task_id.isprintable():
             try:
                 self.app.backend.mark_as_failure(task_id, error)
-            except Exception:  # noqa: BLE001 - the message is still refused; only the report is lost
+            except Exception:  # the message is still refused; only the report is lost
                 logger.warning("could not record the refusal of a task message", exc_info=True)

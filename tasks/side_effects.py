@@ -35,8 +35,8 @@ from ml_core.spec import ModelSpec
 from tasks.cache import PredictionCache
 from tasks.events import EventStreams, event_fields
 from tasks.optional_redis import OptionalRedis
-from tasks.status import stage_latency
 from tasks.recent_leads import RecentLeads
+from tasks.status import stage_latency
 from tasks.traffic_mix import stage_mix
 from tasks.write_behind import WriteBehind
 
@@ -106,7 +106,7 @@ class SideEffects:
 
     def _write_cache(
         self, r: redis.Redis, outcomes: list[Outcome], escalated: list[Outcome], now: float
-    ) -> tuple[dict[str, int], list[bytes | None]]:
+    ) -> tuple[dict[str, int], list[str | None]]:
         pipe = r.pipeline(transaction=True)  # a lead's recency and features land together
         versions: dict[str, str] = {}
         active: dict[str, dict[str, dict[str, Any]]] = {}
@@ -141,7 +141,7 @@ class SideEffects:
         fast = {k: v for k, v in o.result.items() if k not in ("explanation", "explanation_error")}
         try:
             self.send_task(DEEP_TASK, args=[lead, fast], kwargs={"model": o.model}, queue=self.settings.deep_queue)
-        except Exception as exc:  # noqa: BLE001 - a broker error must not reach scoring; it is logged with the id
+        except Exception as exc:  # a broker error must not reach scoring; it is logged with the id
             log.error("escalated lead %s not handed to the deep tier: %s", o.result["lead_id"], exc.__class__.__name__)
 
 

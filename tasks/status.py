@@ -7,6 +7,7 @@ workers have been known to answer ``inspect ping`` while no longer consuming.
 from __future__ import annotations
 
 import time
+from operator import methodcaller
 from typing import Any
 
 import numpy as np
@@ -68,17 +69,18 @@ def gather(app: Celery, settings: Settings, timeout: float = 5.0) -> dict[str, A
         try:
             pong = result.get(timeout=max(0.1, deadline - time.monotonic()))
             workers[queue] = {"alive": True, "pid": pong["pid"], "hostname": pong["hostname"], "models": pong["models"]}
-        except Exception as exc:  # noqa: BLE001 - any failure means no worker proved itself on this queue
+        except Exception as exc:  # any failure means no worker proved itself on this queue
             workers[queue] = {"alive": False, "error": exc.__class__.__name__}
     store = store_of(settings)
     counts = cache_counts(settings)
     models = sorted(set(counts) | {m for w in workers.values() for m in w.get("models", {})})
     latency: dict[str, dict[str, float]] = {}
     for model in models:
-        raw = store.call(lambda r, m=model: r.lrange(latency_key(m), 0, -1)) or []
+        raw = store.call(methodcaller("lrange", latency_key(model), 0, -1)) or []
         if raw:
             values = np.array([float(v) for v in raw])
-            latency[model] = {"p50_ms": round(float(np.percentile(values, 50)), 3), "p95_ms": round(float(np.percentile(values, 95)), 3), "samples": len(values)}
+            p50, p95 = (round(float(np.percentile(values, q)), 3) for q in (50, 95))
+            latency[model] = {"p50_ms": p50, "p95_ms": p95, "samples": len(values)}
     cache = {
         model: {**c, "hit_rate": round(c["hits"] / (c["hits"] + c["misses"]), 4) if c["hits"] + c["misses"] else None}
         for model, c in counts.items()

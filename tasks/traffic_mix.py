@@ -10,6 +10,7 @@ the shares the version's card expects (out of fold), which is what the drift che
 from __future__ import annotations
 
 from collections import Counter
+from operator import methodcaller
 from typing import Any
 
 import redis
@@ -36,7 +37,7 @@ def traffic_mix(store: OptionalRedis, registry: Registry, models: list[str]) -> 
     card's expected shares (None for the rules, or a card that records none)."""
     mix: dict[str, dict[str, Any]] = {}
     for model in models:
-        raw = store.call(lambda r, m=model: r.lrange(mix_key(m), 0, -1)) or []
+        raw = store.call(methodcaller("lrange", mix_key(model), 0, -1)) or []
         entries = [e.decode().split(" ") for e in raw]
         by_version: dict[str, dict[str, Any]] = {}
         for version in dict.fromkeys(v for v, _, _ in entries):  # newest version first

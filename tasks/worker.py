@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 
 from celery import current_app
@@ -78,7 +78,7 @@ def publish_model_event(event: str, model: str, version: str, detail: str) -> bo
     they are rare. Flat string fields, schema 1: ``schema, type, model, version, detail, ts``."""
     fields = {
         "schema": "1", "type": event, "model": model, "version": version, "detail": detail[:2000],
-        "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
     }
     return side_effects().events.publish([(event, fields)])
 
@@ -87,7 +87,7 @@ def _breaker_event(model: str, old: str, new: str, reason: str) -> None:
     """A breaker transition as a ``model.breaker`` event; rare, so published at once."""
     fields = {
         "schema": "1", "type": BREAKER_EVENT, "model": model, "from": old, "to": new,
-        "reason": reason[:500], "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "reason": reason[:500], "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
     }
     side_effects().events.publish([(BREAKER_EVENT, fields)])
 
@@ -122,7 +122,7 @@ def announce_served_version(name: str) -> None:
         log.info("model %s: cache now serves version %s (was %s); prewarming", name, scorer.version, replaced)
         try:
             current_app.send_task(PREWARM_TASK, kwargs={"models": [name]})
-        except Exception as exc:  # noqa: BLE001 - Beat's next prewarm run covers a lost one
+        except Exception as exc:  # Beat's next prewarm run covers a lost one
             log.warning("prewarm of model %s not sent: %s", name, exc.__class__.__name__)
 
 

@@ -81,7 +81,7 @@ class WriteBehind(Generic[T]):
                 batch = [self._items.popleft() for _ in range(min(len(self._items), self.max_batch))]
             try:
                 self._flush(batch)
-            except Exception:  # noqa: BLE001 - the thread must survive anything one batch does
+            except Exception:  # the thread must survive anything one batch does
                 log.exception("%s: a batch of %d side effects failed and was dropped", self.name, len(batch))
             finally:
                 with self._cond:

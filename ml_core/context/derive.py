@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import statistics
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ml_core.context.parse import Conversation
@@ -98,7 +98,7 @@ def _urgency(conversation: Conversation, phrases: Phrases, found: Matches) -> fl
     if conversation.timeline_date is not None and conversation.messages:
         target = conversation.timeline_date
         # whole UTC days from the last message's day: POSIX arithmetic, valid for any year a time can name
-        days = int(datetime(target.year, target.month, target.day, tzinfo=timezone.utc).timestamp() // 86400) - int(conversation.messages[-1].at // 86400)
+        days = int(datetime(target.year, target.month, target.day, tzinfo=UTC).timestamp() // 86400) - int(conversation.messages[-1].at // 86400)
         if days <= FULL_URGENCY_DAYS:
             return 1.0
         share = min(1.0, (days - FULL_URGENCY_DAYS) / (NO_URGENCY_DAYS - FULL_URGENCY_DAYS))

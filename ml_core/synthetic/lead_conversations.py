@@ -11,7 +11,7 @@ carry the CRM's structured fields instead of saying it. The features are then *d
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from ml_core.context import derive_features
 from ml_core.errors import DatasetError
 from ml_core.spec import ModelSpec
 
-_START = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 _URGENT = ["We need to move asap.", "Our lease ends this month, so it's urgent.", "We have to move in two weeks."]
 _SOON = ["Hoping to move in the next few months.", "We'd like to be in by this summer."]
 _LATER = ["Probably sometime next year.", "Maybe in six months or so."]
@@ -119,7 +119,7 @@ def _thread(said: list[str], intent: float, rng: np.random.Generator) -> list[di
     order = rng.permutation(len(said))
     at = _START + timedelta(days=int(rng.integers(0, 300)), minutes=int(rng.integers(0, 600)))
     messages = []
-    for turn, part in enumerate(np.array_split(order, turns)):
+    for part in np.array_split(order, turns):
         messages.append({"from": "agent", "at": at.isoformat(timespec="seconds"), "text": str(rng.choice(_AGENT))})
         delay_hours = float(np.clip(np.exp(2.0 - 0.7 * intent + 0.8 * rng.standard_normal()), 0.02, 400))
         at += timedelta(hours=delay_hours)

@@ -26,7 +26,8 @@ def generate(n: int, rng: np.random.Generator) -> pd.DataFrame:
     capacity = 0.3 * intent + np.sqrt(1 - 0.3**2) * rng.standard_normal(n)
 
     def chance(logit: np.ndarray) -> np.ndarray:
-        return (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int8)
+        drawn: np.ndarray = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int8)
+        return drawn
 
     urgency = 1 / (1 + np.exp(-(0.9 * intent + 0.6 * rng.standard_normal(n))))
     frame = pd.DataFrame(

@@ -39,7 +39,8 @@ def pairs(n: int, rng: np.random.Generator, target: str) -> pd.DataFrame:
     """Raw pairs with the one ``target`` column (``good_match``, ``interested`` or ``viewing_booked``)."""
 
     def chance(logit: np.ndarray) -> np.ndarray:
-        return rng.random(n) < 1 / (1 + np.exp(-logit))
+        drawn: np.ndarray = rng.random(n) < 1 / (1 + np.exp(-logit))
+        return drawn
 
     budget_max = np.round(np.exp(np.log(450_000) + 0.5 * rng.standard_normal(n)), -3)
     budget_min = np.where(rng.random(n) < 0.4, 0.0, np.round(budget_max * rng.uniform(0.5, 0.85, n), -3))

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +28,6 @@ from celery import Celery
 from ml_core import rollout
 from ml_core.errors import ArtifactIntegrityError, RegistrationRefusedError
 from ml_core.lifecycle import train_and_register
-from ml_core.outcomes import OutcomeStore
 from ml_core.registry import ONNX_FILE, Registry
 from ml_core.synthetic import generate
 from tasks.events import stream_key
@@ -61,7 +60,7 @@ def leads(n: int, seed: int, prefix: str) -> list[dict[str, Any]]:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 class Stack:

@@ -103,7 +103,7 @@ def wait_until_consuming(
         try:
             app.send_task("leadscore.ping", queue=queue, expires=2).get(timeout=2)
             return
-        except Exception:  # noqa: BLE001 - not consuming yet; the loop is bounded by the deadline
+        except Exception:  # not consuming yet; the loop is bounded by the deadline
             continue
     raise TimeoutError(f"worker not consuming after {timeout}s:\n{log_path.read_text()[-3000:]}")
 

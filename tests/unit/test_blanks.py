@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from ml_core import booleans, onnx_model
+from ml_core import booleans, candidates, onnx_model
 from ml_core.dataset import TrainingSet, training_set
 from ml_core.errors import InvalidLeadError, SpecError
 from ml_core.explain import ModelExplainer
@@ -20,7 +20,6 @@ from ml_core.imputation import ImputeWithIndicator, blanked
 from ml_core.lead_files import read_lead_file
 from ml_core.scoring import score_batch, score_one
 from ml_core.spec import ModelSpec, load_spec, parse_spec
-from ml_core import candidates
 from tests.blank_tables import BLANK_MODEL, BLANK_SPEC_TOML, blank_lead, blank_table
 
 FAMILIES = ["logistic_regression", "gradient_boosting", "mlp"]

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ml_core.context import MAX_MESSAGES, MAX_TEXT_CHARS, derive_features, encode_with_context, expand_leads, version, with_rules
 from ml_core.bulk_chunk import score_chunk
+from ml_core.context import MAX_MESSAGES, MAX_TEXT_CHARS, derive_features, encode_with_context, expand_leads, version, with_rules
 from ml_core.dataset import training_set
 from ml_core.errors import InvalidLeadError, SpecError
 from ml_core.lead_files import LeadChunk, chunk_leads
@@ -106,7 +106,7 @@ def test_a_bad_id_is_reported_with_the_context_problems(spec: ModelSpec) -> None
 
 def test_only_the_last_messages_are_read_and_only_the_first_characters(spec: ModelSpec) -> None:
     # given a 10,000-message thread whose first message is broken
-    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
     messages = [message(at="not a time")] + [message("agent", (start + timedelta(seconds=k)).isoformat()) for k in range(9_999)]
     messages[-1] = message(at=messages[-1]["at"], text="x" * 1_000_000)  # and a megabyte text
     messages[-3] = message(at=messages[-3]["at"], text="pre-approved")
@@ -118,7 +118,8 @@ def test_only_the_last_messages_are_read_and_only_the_first_characters(spec: Mod
     assert features == derive_features(spec, {"messages": messages[-MAX_MESSAGES:]})[0]
     # a broken message within the bound is reported with its index in the thread as sent
     messages[-MAX_MESSAGES] = message(at="not a time")
-    assert derive_features(spec, {"messages": messages})[1] == [[f"context.messages[{10_000 - MAX_MESSAGES}].at", "expected an ISO-8601 time, e.g. 2026-03-01T09:30:00Z"]]
+    problem = [f"context.messages[{10_000 - MAX_MESSAGES}].at", "expected an ISO-8601 time, e.g. 2026-03-01T09:30:00Z"]
+    assert derive_features(spec, {"messages": messages})[1] == [problem]
 
 
 def test_a_context_lead_scores_exactly_as_its_derived_features(spec: ModelSpec, onnx_scorer: OnnxScorer) -> None:

@@ -28,11 +28,11 @@ def test_same_traffic_is_stable_and_a_moved_feature_is_flagged(spec: ModelSpec, 
 
 
 def test_a_jump_in_a_features_share_of_blanks_is_drift() -> None:
+    import tomllib
+
     from ml_core.dataset import training_set
     from ml_core.spec import parse_spec
     from tests.blank_tables import BLANK_SPEC_TOML, blank_table
-
-    import tomllib
 
     spec = parse_spec("blanks", tomllib.loads(BLANK_SPEC_TOML))
     X = training_set(spec, blank_table(rows=3000, blank_share=0.1), "t").X

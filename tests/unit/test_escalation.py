@@ -29,6 +29,9 @@ class FixedScorer:
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return self.p[: len(X)]
 
+    def route(self, X: np.ndarray) -> tuple[np.ndarray, FixedScorer]:
+        return self.predict_proba(X), self
+
 
 @pytest.fixture(scope="module")
 def legacy_spec() -> ModelSpec:

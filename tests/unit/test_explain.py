@@ -7,14 +7,13 @@ import pytest
 from scipy.special import logit
 from threadpoolctl import threadpool_limits
 
+from ml_core.candidates import Plan, build
 from ml_core.dataset import TrainingSet
 from ml_core.errors import ExplanationUnavailableError
 from ml_core.explain import ExplainerPool, ModelExplainer
 from ml_core.registry import Registry
 from ml_core.spec import ModelSpec
-from ml_core.candidates import Plan, build
 from ml_core.training import TrainedModel
-
 
 FAMILIES = ["logistic_regression", "gradient_boosting", "blend", "mlp"]
 METHODS = {"logistic_regression": "linear", "gradient_boosting": "tree_shap", "blend": "baseline_shapley", "mlp": "baseline_shapley"}

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from ml_core.features import encode_leads
 from ml_core.fallback import RuleScorer
+from ml_core.features import encode_leads
 
 from .helpers import valid_lead
 

@@ -49,9 +49,11 @@ def test_another_versions_graph_with_a_fixed_up_card_is_refused(two_versions: Re
     substitute(two_versions, "v2", (two_versions.root / MODEL / "v1" / ONNX_FILE).read_bytes())
 
     # When a worker loads v2, then Then it is refused as another artifact
-    with caplog.at_level(logging.CRITICAL, logger="ml_core.pool"):
-        with pytest.raises(ArtifactIntegrityError, match="is another artifact .*version 'v1'.*version differ"):
-            ModelPool(two_versions, clock=Clock())._open(MODEL, "v2")
+    with (
+        caplog.at_level(logging.CRITICAL, logger="ml_core.pool"),
+        pytest.raises(ArtifactIntegrityError, match="is another artifact .*version 'v1'.*version differ"),
+    ):
+        ModelPool(two_versions, clock=Clock())._open(MODEL, "v2")
 
 
 def test_a_graph_without_identity_is_refused_and_the_old_version_keeps_serving(two_versions: Registry, trained: TrainedModel, caplog) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ FAST = RetrainPolicy(base_rows=1500, folds=2, repeats=1)
 def store_with(tmp_path: Path, n: int) -> OutcomeStore:
     store = OutcomeStore(tmp_path / "data")
     frame = synthetic.generate(MODEL, n, seed=5)
-    when = datetime.now(timezone.utc)
+    when = datetime.now(UTC)
     for record in frame.to_dict("records"):
         features = {k: v for k, v in record.items() if k not in ("id", "converted")}
         store.record(MODEL, record["id"], int(record["converted"]), when, Snapshot(features, "v1", when.timestamp() - 1))

@@ -42,6 +42,7 @@ class FixedScorer:
     """Returns preset probabilities, to put scores exactly where a test needs them."""
 
     name, version, served_by, reason = MODEL, "v-test", "onnx", ""
+    decision = None
 
     def __init__(self, probabilities):
         self.probabilities = np.asarray(probabilities, dtype=np.float64)
@@ -49,6 +50,9 @@ class FixedScorer:
     def predict_proba(self, X):
         assert len(X) == len(self.probabilities)
         return self.probabilities
+
+    def route(self, X):
+        return self.predict_proba(X), self
 
 
 def test_results_come_back_in_input_order_with_documented_keys(spec, onnx_scorer, leads):
