@@ -67,7 +67,7 @@ class Result:
 
 def register(table: RealTable, frame: pd.DataFrame, root: Path, seed: int, time_budget: float) -> tuple[Registry, str, dict, float]:
     """The public path: spec TOML + CSV, then the training entry point of ``leadscore train``."""
-    name = table.name.replace(" ", "_")
+    name = table.name.lower().replace(" ", "_")  # a model name: lower-case letters, digits and _
     (root / name).mkdir(parents=True, exist_ok=True)
     (root / name / "spec.toml").write_text(spec_toml(table))
     csv = root / f"{name}.csv"
