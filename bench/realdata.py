@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -67,7 +68,7 @@ class Result:
 
 def register(table: RealTable, frame: pd.DataFrame, root: Path, seed: int, time_budget: float) -> tuple[Registry, str, dict, float]:
     """The public path: spec TOML + CSV, then the training entry point of ``leadscore train``."""
-    name = table.name.lower().replace(" ", "_")  # a model name: lower-case letters, digits and _
+    name = re.sub(r"[^a-z0-9]+", "_", table.name.lower()).strip("_")  # a model name: a-z, 0-9 and _
     (root / name).mkdir(parents=True, exist_ok=True)
     (root / name / "spec.toml").write_text(spec_toml(table))
     csv = root / f"{name}.csv"
