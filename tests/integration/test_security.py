@@ -13,8 +13,8 @@ import pytest
 import redis
 
 from ml_core.settings import get_settings
-from ml_core.synthetic import generate
 from tasks import ping
+from tests import factories
 from tests.integration.redis_server import RedisServer, free_port, redis_server
 from tests.integration.workers import client_app, running_worker, worker_env
 
@@ -52,7 +52,7 @@ def test_password_protected_redis_broker_and_backend(redis_available: None, mode
         base = f"redis://:{password}@127.0.0.1:{server.port}"
         env = worker_env(models_dir=str(models_dir), broker_url=f"{base}/0", result_backend=f"{base}/1")
         with running_worker(env, tmp_path / "w.log", queues="scoring", concurrency=1):
-            lead = generate("lead_scorer", 1, 3).drop(columns="converted").to_dict("records")[0]
+            lead = factories.lead(3)
             result = client_app(env).send_task("leadscore.score_lead", args=[lead]).get(timeout=10)
             pong = client_app(env).send_task("leadscore.ping").get(timeout=10)
     assert result["lead_id"] == lead["id"] and result["served_by"] == "onnx"
@@ -91,7 +91,7 @@ def test_tls_redis_with_a_verified_certificate(redis_available: None, models_dir
     try:
         env = worker_env(models_dir=str(models_dir), broker_url=url(0), result_backend=url(1), cache_url=url(2))
         with running_worker(env, tmp_path / "w.log", queues="scoring", concurrency=1):
-            lead = generate("lead_scorer", 1, 5).drop(columns="converted").to_dict("records")[0]
+            lead = factories.lead(5)
             result = client_app(env).send_task("leadscore.score_lead", args=[lead]).get(timeout=10)
     finally:
         server.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +14,12 @@ from ml_core.registry import Registry
 from ml_core.synthetic import generate
 from tasks import predict_batch, score_lead
 from tests.conftest import TEST_REDIS
+from tests.factories import leads
 from tests.integration.conftest import copy_specs
 from tests.integration.workers import client_app, closing_client_app, running_worker, worker_env
+from tests.waits import poll
 
 RESULT_KEYS = {"lead_id", "score", "probability", "label", "confidence", "escalated", "percentile", "model", "model_version", "served_by", "latency_ms"}
-
-
-def leads(n: int, seed: int = 7) -> list[dict]:
-    return generate("lead_scorer", n, seed).drop(columns="converted").to_dict("records")
 
 
 def test_score_lead_round_trip_returns_the_documented_object(worker: Path, models_dir: Path) -> None:
@@ -115,9 +112,7 @@ def test_a_model_tampered_while_workers_serve_it_is_refused_by_batch_and_scoring
             f.write(b"\0")
 
         # Then both paths refuse it by their next reload check, and say why
-        deadline = time.monotonic() + 30
-        while served() != ("fallback", "fallback"):  # a bounded poll: each probe is a real round trip
-            assert time.monotonic() < deadline, f"still {served()} 30 s after the file was tampered with"
+        poll(lambda: served() == ("fallback", "fallback"), timeout=30, what="both workers refusing the tampered file")
         batch = app.send_task("leadscore.predict_batch", args=[[lead]]).get(timeout=10)[0]
         assert "model.onnx fails its checksum" in batch["fallback_reason"]
     assert "served file changed on disk and is refused" in (tmp_path / "batch.log").read_text()

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from celery import Celery
 
 from ml_core.settings import Settings
 from tasks.app import create_app
+from tests.waits import poll
 
 
 def worker_env(**overrides: str) -> dict[str, str]:
@@ -96,16 +96,16 @@ def client_app(env: dict[str, str]) -> Celery:
 def wait_until_consuming(
     app: Celery, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 60.0, queue: str = "scoring"
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def consuming() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"worker exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
         try:
             app.send_task("leadscore.ping", queue=queue, expires=2).get(timeout=2)
-            return
-        except Exception:  # noqa: BLE001 - not consuming yet; the loop is bounded by the deadline
-            continue
-    raise TimeoutError(f"worker not consuming after {timeout}s:\n{log_path.read_text()[-3000:]}")
+        except Exception:  # noqa: BLE001 - not consuming yet; the wait is bounded by its timeout
+            return False
+        return True
+
+    poll(consuming, timeout=timeout, interval=0.0, what=f"the worker consuming {queue}", detail=lambda: log_path.read_text()[-3000:])
 
 
 @contextmanager
