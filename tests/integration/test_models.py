@@ -19,6 +19,7 @@ from tasks import match_properties, predict_churn, predict_churn_batch, recommen
 from tests import factories
 from tests.conftest import TEST_REDIS
 from tests.integration.conftest import ALL_MODELS, copy_specs
+from tests.integration.metrics import invalid_count
 from tests.integration.workers import client_app, running_worker, worker_env
 from tests.unit.pairs import PAIR_MODELS, listing, preferences
 from tests.waits import poll
@@ -60,17 +61,6 @@ def test_status_reports_an_empty_queue_as_zero(worker: Path) -> None:
     queues = [settings.scoring_queue, settings.batch_queue, settings.training_queue, settings.deep_queue]
     depths = queue_depths(app, queues)
     assert all(isinstance(depths[q], int) and depths[q] >= 0 for q in queues), depths
-
-
-def invalid_count(model: str) -> float:
-    from prometheus_client import CollectorRegistry
-    from prometheus_client.multiprocess import MultiProcessCollector
-
-    from tasks.metrics import _multiproc_dir
-
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(_multiproc_dir(get_settings())))
-    return registry.get_sample_value("leadscore_invalid_leads_total", {"model": model}) or 0.0
 
 
 def test_an_invalid_score_lead_call_is_counted_as_an_invalid_lead(worker: Path) -> None:

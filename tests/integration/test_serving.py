@@ -16,6 +16,7 @@ from tasks import predict_batch, score_lead
 from tests.conftest import TEST_REDIS
 from tests.factories import leads
 from tests.integration.conftest import copy_specs
+from tests.integration.metrics import invalid_count
 from tests.integration.workers import client_app, closing_client_app, running_worker, worker_env
 from tests.waits import poll
 
@@ -52,6 +53,7 @@ def test_same_lead_same_score_and_worker_matches_in_process_onnx(worker: Path, m
 
 def test_bad_lead_raises_typed_error_naming_lead_and_field_and_is_not_retried(worker: Path) -> None:
     lead = {**leads(1)[0], "id": "lead-bad-1", "timeline_urgency": 7}
+    refused_before = invalid_count("lead_scorer")
     result = score_lead.delay(lead)
     with pytest.raises(InvalidLeadError) as caught:
         result.get(timeout=10)
@@ -59,9 +61,8 @@ def test_bad_lead_raises_typed_error_naming_lead_and_field_and_is_not_retried(wo
     assert caught.value.fields == ["timeline_urgency"]
     assert "out of range" in str(caught.value)
     assert result.state == "FAILURE"
-    log = worker.read_text()
-    assert log.count(f"Task leadscore.score_lead[{result.id}] received") == 1
-    assert f"Task leadscore.score_lead[{result.id}] retry" not in log
+    # The task body ran once: a retry would have refused the lead again before the final FAILURE
+    assert invalid_count("lead_scorer") == refused_before + 1
 
 
 def test_predict_batch_scores_valid_leads_in_order_beside_invalid_ones(worker: Path) -> None:
