@@ -28,7 +28,6 @@ from celery import Celery
 from ml_core import rollout
 from ml_core.errors import ArtifactIntegrityError, RegistrationRefusedError
 from ml_core.lifecycle import train_and_register
-from ml_core.outcomes import OutcomeStore
 from ml_core.registry import ONNX_FILE, Registry
 from ml_core.synthetic import generate
 from tasks.events import stream_key

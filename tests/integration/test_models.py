@@ -153,7 +153,7 @@ def test_recommendations_order_by_interest_or_viewing(worker: Path) -> None:
 
 
 def test_score_lead_profile_returns_conversion_churn_and_matches_in_one_call(worker: Path) -> None:
-    lead = {**factories.lead(), **factories.leads(1, 7, model="churn_predictor")[0], "id": "lead-p", "preferences": preferences()}
+    lead = {**factories.lead(), **factories.lead(7, model="churn_predictor"), "id": "lead-p", "preferences": preferences()}
     props = listings(50, seed=8)
     profile = score_lead_profile.delay(lead, props, top_k=3).get(timeout=20)
     assert profile["lead_id"] == "lead-p"
@@ -169,7 +169,7 @@ def test_score_lead_profile_returns_conversion_churn_and_matches_in_one_call(wor
 
 
 def test_score_lead_profile_reports_every_invalid_part_at_once(worker: Path) -> None:
-    lead = {**factories.lead(), **factories.leads(1, 7, model="churn_predictor")[0], "id": "lead-bad", "preferences": preferences(bedrooms_min=1.5)}
+    lead = {**factories.lead(), **factories.lead(7, model="churn_predictor"), "id": "lead-bad", "preferences": preferences(bedrooms_min=1.5)}
     lead["timeline_urgency"] = 4
     del lead["email_open_rate"]
     with pytest.raises(InvalidLeadError) as caught:
@@ -189,7 +189,7 @@ def test_every_model_falls_back_to_its_rules_when_its_artifact_is_missing(redis_
         (broken / name / version / "model.onnx").unlink()
     env = worker_env(models_dir=str(broken), broker_url=f"{TEST_REDIS}/13", result_backend=f"{TEST_REDIS}/14")
     log = tmp_path / "worker.log"
-    lead = {**factories.lead(), **factories.leads(1, 7, model="churn_predictor")[0], "id": "lead-f", "preferences": preferences()}
+    lead = {**factories.lead(), **factories.lead(7, model="churn_predictor"), "id": "lead-f", "preferences": preferences()}
     # When a worker of its own serves them
     with running_worker(env, log, queues="scoring,batch", concurrency=1):
         app = client_app(env)
