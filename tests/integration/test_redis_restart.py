@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from celery.exceptions import TimeoutError as CeleryTimeout
-from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -15,7 +14,13 @@ from tests.integration.redis_server import redis_server
 from tests.integration.workers import closing_client_app, running_worker, worker_env
 from tests.waits import poll
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # Celery's AsyncResult.__del__ unsubscribes from the result backend and raises "Retry limit
+    # exceeded" when Redis is down; results dropped during this test's deliberate outage do that
+    # from the garbage collector. Only that message, only in this module.
+    pytest.mark.filterwarnings("ignore:Exception ignored in. <function AsyncResult.__del__:pytest.PytestUnraisableExceptionWarning"),
+]
 # Celery's client gives up on the result store after its own reconnect policy (20 x 1 s) with a
 # RuntimeError that says so, and reconnects on the next call once Redis is back.
 CLEAR_ERRORS = (OperationalError, RedisConnectionError, CeleryTimeout, ConnectionError, RuntimeError)
@@ -36,13 +41,9 @@ def test_workers_consume_again_after_redis_restarts(redis_available: None, model
             poll(lambda: busy.id in log.read_text(), timeout=30, interval=0.2, what="the worker receiving the batch")
             server.stop()
             outage: list[str] = []
-            # Kept until Redis is back: a dropped AsyncResult unsubscribes from the backend in its
-            # __del__, which fails (unraisably) while the backend is down
-            unanswered: list[AsyncResult] = []
             for lead in batch[20:22]:
                 try:
-                    unanswered.append(app.send_task("leadscore.score_lead", args=[lead]))
-                    unanswered[-1].get(timeout=2)
+                    app.send_task("leadscore.score_lead", args=[lead]).get(timeout=2)
                     outage.append("ok")
                 except CLEAR_ERRORS as exc:
                     outage.append(exc.__class__.__name__)
