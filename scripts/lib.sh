@@ -4,20 +4,21 @@
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 
-setup_venv() {  # setup_venv [extras]: create .venv and install the project (again only when pyproject.toml changed)
+setup_venv() {  # setup_venv [extras]: create .venv and install the project pinned by constraints.txt (again only when either changed)
   local extras=${1:-}
   if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "leadscore needs Python 3.11+"' || exit 1
     "$PYTHON" -m venv "$VENV" || { echo "could not create a virtual environment: on Debian, apt-get install python3-venv" >&2; exit 1; }
   fi
   local stamp="$VENV/.leadscore-installed" want
-  want="$(sha256sum pyproject.toml | cut -c1-64)${extras}"
+  want="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-64)${extras}"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "installing leadscore${extras:+[$extras]} and its dependencies into $VENV (a few minutes the first time)..."
     "$VENV/bin/python" -m pip install --quiet --upgrade pip 2>"$VENV/install.log" \
       || { tail -20 "$VENV/install.log" >&2; echo "could not upgrade pip in $VENV" >&2; exit 1; }
     # compat: a plain .pth entry for the project directory (no import hook, no setuptools warning)
-    if ! "$VENV/bin/python" -m pip install --progress-bar off -e ".${extras:+[$extras]}" --config-settings editable_mode=compat 2>&1 \
+    # constraints.txt: the versions the suite last passed with (scripts/write_constraints.py)
+    if ! "$VENV/bin/python" -m pip install --progress-bar off -c constraints.txt -e ".${extras:+[$extras]}" --config-settings editable_mode=compat 2>&1 \
         | tee -a "$VENV/install.log" | { grep --line-buffered -E '^(Collecting|Successfully installed)' || true; } | sed -u 's/^/  /'; then
       tail -20 "$VENV/install.log" >&2
       echo "pip install failed; the whole log is $VENV/install.log" >&2

@@ -12,18 +12,35 @@ The fix turns that AttributeError into the connection error it is. Celery alread
 those on both paths: it ignores them when closing a dead channel, and logs a failed ack. Nothing is
 lost: every delivered message was first recorded in the broker's unacked hash, from which kombu
 restores it after ``visibility_timeout`` (scoring is idempotent, so a task run twice is harmless).
+
+The patch wraps a private method, so ``pyproject.toml`` caps kombu to the verified range and
+``install`` refuses to start a worker on a kombu whose method is gone or takes other arguments:
+silently running unpatched would bring back the shutdowns on every broker restart.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
+
+PATCHED = "kombu.transport.redis.Channel._connparams"
 
 
 def install() -> None:
+    """Wrap kombu's Redis ``Channel._connparams``; a ``RuntimeError`` naming the kombu version if
+    the method this fix wraps is gone or has changed its arguments."""
+    import kombu
     import redis
     from kombu.transport import redis as transport
 
-    original = transport.Channel._connparams
+    original = getattr(transport.Channel, "_connparams", None)
+    if original is None or "asynchronous" not in inspect.signature(original).parameters:
+        found = "is gone" if original is None else f"now takes {inspect.signature(original)}"
+        raise RuntimeError(
+            f"kombu {kombu.__version__}: {PATCHED} {found}; tasks/broker_patches.py wraps it to survive "
+            "a broker restart and was verified on kombu 5.7. Install the kombu version pinned in "
+            "pyproject.toml (and constraints.txt), or port the patch to this kombu."
+        )
     if getattr(original, "leadscore_patched", False):
         return
 

@@ -136,7 +136,10 @@ def _warm(names: tuple[str, ...]) -> None:
 
 @worker_init.connect
 def _patch_broker_transport(**_: object) -> None:
-    broker_patches.install()
+    try:
+        broker_patches.install()
+    except RuntimeError as exc:  # Celery logs a signal handler's Exception and starts anyway: stop it here
+        raise SystemExit(f"leadscore worker not started: {exc}") from exc
 
 
 @worker_process_init.connect

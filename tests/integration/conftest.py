@@ -12,16 +12,39 @@ from ml_core.lifecycle import train_and_register
 from ml_core.registry import Registry
 from ml_core.settings import get_settings
 from ml_core.spec import available_models
-from tests.integration.workers import running_worker, worker_env
+from tests.integration.workers import close_client_apps, open_client_apps, running_worker, worker_env
 
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 ALL_MODELS = tuple(available_models(REPO_MODELS))
+
+
+# Sockets of Celery's and kombu's own pools (the session app's broker and result connections,
+# per-thread producers) are finalized by the garbage collector in whichever test it runs in. The
+# client apps tests make are closed by the fixtures below; only unclosed-socket warnings are
+# ignored, and only here: unit tests, and every other ResourceWarning or unraisable error, fail.
+UNCLOSED_SOCKETS = pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration/" in str(item.path):
             item.add_marker(pytest.mark.integration)
+            item.add_marker(UNCLOSED_SOCKETS)
+
+
+@pytest.fixture(autouse=True)
+def _close_the_tests_client_apps() -> Iterator[None]:
+    """Client apps a test made are closed when it ends; those of module fixtures (made before this
+    runs, since wider fixtures are set up first) stay open for the module and close at session end."""
+    made_before = open_client_apps()
+    yield
+    close_client_apps(keep=made_before)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_every_client_app() -> Iterator[None]:
+    yield
+    close_client_apps()
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import redis
+
+from tests.waits import poll
 
 
 def free_port() -> int:
@@ -36,15 +37,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )
         probe = client or redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                probe.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)  # bounded poll for the server to listen
+        poll(probe.ping, timeout=10, ignoring=(redis.ConnectionError,), what=f"redis-server on port {self.port} answering")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,18 +33,10 @@ from tasks.cli import main
 from tasks.events import stream_key
 from tasks.snapshots import drift_key
 from tests.blank_tables import BLANK_MODEL, BLANK_SPEC_TOML, blank_lead, blank_table
+from tests.waits import poll
 
 BROKEN = "crm_blanks_broken"
 
-
-def poll(probe, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.05)  # a bounded poll of Redis, never a wait for something to "happen"
-    raise AssertionError(f"{what}: nothing after {timeout}s")
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +128,7 @@ def test_a_jump_in_blanks_raises_the_drift_event(worker: Path, blank_models: Pat
     records = [{k: (None if pd.isna(v) else v.item() if isinstance(v, np.generic) else v) for k, v in r.items()} for r in leads.to_dict("records")]
     pending = [score_lead.delay({**r, "id": f"d-{r['id']}"}, model=BLANK_MODEL) for r in records]
     assert all(p.get(timeout=60)["served_by"] == "onnx" for p in pending)
-    poll(lambda: snapshots.llen(drift_key(BLANK_MODEL)) >= 600, 30, "drift sample")
+    poll(lambda: snapshots.llen(drift_key(BLANK_MODEL)) >= 600, timeout=30, what="600 drift samples")
     before = events.xlen(stream_key("model.drift"))
 
     # When the drift check runs
@@ -148,6 +139,6 @@ def test_a_jump_in_blanks_raises_the_drift_event(worker: Path, blank_models: Pat
     assert report["missing"]["income"]["expected"] < 0.3 and report["drifted"]
     event = poll(
         lambda: [f for _, f in events.xrange(stream_key("model.drift"))[before:] if f[b"model"] == BLANK_MODEL.encode()],
-        15, "model.drift event",
+        timeout=15, what="a model.drift event",
     )
     assert b"share of blanks rose" in event[-1][b"detail"] and b"income" in event[-1][b"detail"]

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
 from ml_core.lifecycle import train_and_register
 from ml_core.registry import Registry
-from ml_core.synthetic import generate
 from tasks.events import stream_key
 from tasks.worker import BREAKER_EVENT
+from tests import factories
 from tests.conftest import TEST_REDIS
 from tests.integration.conftest import copy_specs
 from tests.integration.workers import client_app, running_worker, worker_env
+from tests.waits import poll
 
 
 def breaker_events(url: str) -> list[tuple[str, str]]:
@@ -31,7 +32,7 @@ def test_missing_model_falls_back_then_recovers_without_a_restart(redis_availabl
         cache_url=events_url, breaker_reset_seconds="1",
     )
     app = client_app(env)
-    lead = generate("lead_scorer", 1, 4).drop(columns="converted").to_dict("records")[0]
+    lead = factories.lead(4)
     log = tmp_path / "w.log"
     with running_worker(env, log, queues="scoring", concurrency=1):
         # Given no model is registered: the rules serve, and say why
@@ -41,9 +42,11 @@ def test_missing_model_falls_back_then_recovers_without_a_restart(redis_availabl
         # When a model is trained and registered while the worker runs
         train_and_register(Registry(models), "lead_scorer", rows=3000, folds=3, repeats=1)
         # Then, within a bounded time, the same worker serves it: no restart
-        deadline, served = time.monotonic() + 30, first
-        while served["served_by"] != "onnx" and time.monotonic() < deadline:
-            served = app.send_task("leadscore.score_lead", args=[lead]).get(timeout=10)
+        def served_by_onnx() -> dict[str, Any] | None:
+            served: dict[str, Any] = app.send_task("leadscore.score_lead", args=[lead]).get(timeout=10)
+            return served if served["served_by"] == "onnx" else None
+
+        served = poll(served_by_onnx, timeout=30, what="the registered model served by ONNX")
     assert served["served_by"] == "onnx" and served["model_version"] == "v1"
     assert "fallback_reason" not in served
     transitions = breaker_events(events_url)

@@ -20,16 +20,13 @@ from click.testing import CliRunner
 
 from ml_core.errors import BulkJobError
 from ml_core.lead_files import chunk_leads
-from ml_core.synthetic import generate
 from tasks import BulkJob, bulk_chunk, bulk_resume, bulk_score, predict_batch
 from tasks.bulk_store import Progress
 from tasks.cli import main
+from tests import factories
 from tests.conftest import TEST_REDIS
 from tests.integration.workers import closing_client_app, running_worker, worker_env
-
-
-def synthetic_leads(n: int, seed: int) -> list[dict[str, Any]]:
-    return generate("lead_scorer", n, seed).drop(columns="converted").to_dict("records")
+from tests.waits import poll
 
 
 def assert_every_lead_once(job: BulkJob, leads: list[Any], invalid_rows: set[int]) -> list[dict[str, Any]]:
@@ -55,7 +52,7 @@ def assert_summary_matches(summary: dict[str, Any], rows: list[dict[str, Any]]) 
 
 def test_bulk_score_scores_every_lead_exactly_once_with_progress_and_a_matching_summary(worker: Path) -> None:
     # Given 100,000 leads, three of them invalid
-    leads: list[Any] = synthetic_leads(100_000, seed=21)
+    leads: list[Any] = factories.leads(100_000, 21)
     leads[10] = {**leads[10], "timeline_urgency": 7}
     leads[55_555] = {**leads[55_555], "questions_asked": "many"}
     leads[99_999] = "not a lead"
@@ -83,7 +80,7 @@ def test_bulk_score_scores_every_lead_exactly_once_with_progress_and_a_matching_
 
 def test_resume_finalizes_a_job_whose_callback_never_fired_and_reruns_count_once(worker: Path) -> None:
     # Given a job whose chunks ran as plain tasks, outside any chord: no callback will come
-    leads = synthetic_leads(1500, seed=4)
+    leads = factories.leads(1500, 4)
     job = BulkJob("no-callback-job")
     job.delete()
     job.store.create(job.id, {"model": "lead_scorer", "chunk_size": 500, "origin": {}})
@@ -112,7 +109,7 @@ def test_resume_finalizes_a_job_whose_callback_never_fired_and_reruns_count_once
 
 def test_a_waiting_client_re_dispatches_chunks_whose_messages_were_lost(worker: Path) -> None:
     # Given a job whose chunk inputs are in Redis but whose task messages never reached a worker
-    leads = synthetic_leads(1200, seed=5)
+    leads = factories.leads(1200, 5)
     job = BulkJob("lost-messages-job", stall_seconds=0.5)
     job.delete()
     job.store.create(job.id, {"model": "lead_scorer", "chunk_size": 400, "origin": {}})
@@ -138,7 +135,7 @@ def test_a_sigkilled_worker_loses_no_lead_and_resume_is_idempotent(redis_availab
     # Given a score-file client running a job on a worker of its own (own broker databases)
     env = worker_env(models_dir=str(models_dir), broker_url=f"{TEST_REDIS}/13", result_backend=f"{TEST_REDIS}/14", bulk_window_chunks="4")
     _flush(13, 14)
-    frame = generate("lead_scorer", 20_000, 8).drop(columns="converted")
+    frame = factories.lead_frame(20_000, 8)
     frame["financing_mentioned"] = frame["financing_mentioned"].astype(object)
     frame.loc[123, "financing_mentioned"] = "perhaps"
     frame.to_csv(tmp_path / "leads.csv", index=False)
@@ -149,7 +146,7 @@ def test_a_sigkilled_worker_loses_no_lead_and_resume_is_idempotent(redis_availab
         with running_worker(env, tmp_path / "a.log", queues="scoring,batch", concurrency=1) as first:
             client = subprocess.Popen([*argv, "--job", job.id, "--chunk-size", "500"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             # When the worker and its child are SIGKILLed while chunks are in flight
-            _wait_for(lambda: _chunks_done(job) >= 2, "first chunks")
+            poll(lambda: _chunks_done(job) >= 2, timeout=60, interval=0.01, what="the first two chunks done")
             _kill_worker_tree(first.pid)
             first.wait(timeout=10)
         assert job.progress().status != "complete"
@@ -182,13 +179,13 @@ def test_chunks_held_by_a_sigkilled_worker_are_sent_again_long_before_the_stall_
     env = worker_env(models_dir=str(models_dir), broker_url=f"{TEST_REDIS}/13", result_backend=f"{TEST_REDIS}/14",
                      bulk_window_chunks="4", bulk_stall_seconds="600", worker_heartbeat_seconds="1")
     _flush(13, 14)
-    leads = synthetic_leads(20_000, seed=9)
+    leads = factories.leads(20_000, 9)
     with closing_client_app(env) as app, ThreadPoolExecutor(1) as client:
         job = BulkJob("prefetched-job", app=app)
         with running_worker(env, tmp_path / "a.log", queues="scoring,batch", concurrency=1) as first:
             submitting = client.submit(bulk_score, leads, job_id=job.id, chunk_size=500, app=app)
             # When the worker and its child are SIGKILLed while chunks are in flight, and another comes up
-            _wait_for(lambda: _chunks_done(job) >= 2, "first chunks")
+            poll(lambda: _chunks_done(job) >= 2, timeout=60, interval=0.01, what="the first two chunks done")
             _kill_worker_tree(first.pid)
             first.wait(timeout=10)
         killed_at, done_then = time.monotonic(), job.progress().chunks_done
@@ -218,16 +215,8 @@ def _chunks_done(job: BulkJob) -> int:
         return -1
 
 
-def _wait_for(condition: Any, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # a bounded poll
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not reached in {timeout}s")
-        time.sleep(0.01)
-
-
 def _bad_csv(path: Path, n: int) -> None:
-    generate("lead_scorer", n, 3).drop(columns="converted").to_csv(path, index=False)
+    factories.lead_frame(n, 3).to_csv(path, index=False)
     lines = path.read_bytes().split(b"\n")
     lines[3] = lines[3].replace(b"lead-", b"le\xffad-")  # row 2: an id that is not UTF-8
     lines[6] = lines[6] + b",extra"  # row 5: one field too many
@@ -259,7 +248,7 @@ def test_score_file_scores_good_rows_reports_bad_ones_and_writes_csv_and_parquet
     assert scores["score"].notna().sum() == 2497
 
     # and Parquet in, Parquet out: every row valid, exit 0, same scores as the CSV run
-    generate("lead_scorer", 2500, 3).drop(columns="converted").to_parquet(tmp_path / "leads.parquet")
+    factories.lead_frame(2500, 3).to_parquet(tmp_path / "leads.parquet")
     result = runner.invoke(main, ["score-file", str(tmp_path / "leads.parquet"), "--out", str(tmp_path / "scores.parquet")])
     assert result.exit_code == 0, result.output
     parquet = pd.read_parquet(tmp_path / "scores.parquet")
@@ -276,7 +265,7 @@ def test_score_file_scores_good_rows_reports_bad_ones_and_writes_csv_and_parquet
 
 
 def test_score_file_refuses_a_file_it_cannot_score_at_all(tmp_path: Path) -> None:
-    frame = generate("lead_scorer", 10, 1).drop(columns=["converted", "timeline_urgency"])
+    frame = factories.lead_frame(10, 1).drop(columns="timeline_urgency")
     frame.to_csv(tmp_path / "leads.csv", index=False)
     result = CliRunner().invoke(main, ["score-file", str(tmp_path / "leads.csv"), "--out", str(tmp_path / "out.csv")])
     assert result.exit_code == 2

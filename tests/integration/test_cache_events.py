@@ -8,10 +8,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,36 +23,21 @@ from ml_core.features import encode_leads
 from ml_core.lifecycle import train_and_register
 from ml_core.registry import Registry
 from ml_core.settings import Settings, get_settings
-from ml_core.synthetic import generate
 from tasks import explain_lead, predict_batch, score_lead
 from tasks.cache import entry_key
 from tasks.client import ScoreClient
 from tasks.events import HANDOFF, decode, stream_key
 from tests.conftest import TEST_REDIS
+from tests.factories import leads
 from tests.integration.conftest import copy_specs
 from tests.integration.workers import client_app, running_worker, worker_env
+from tests.waits import poll
 
-T = TypeVar("T")
 MODEL = "lead_scorer"
 EVENT_FIELDS = {"id", "schema", "type", "lead_id", "model", "model_version", "score", "probability", "confidence", "escalated", "ts"}
 LEADSCORE = str(Path(sys.executable).parent / "leadscore")
 
 
-def leads(n: int, seed: int) -> list[dict[str, Any]]:
-    frame = generate(MODEL, n, seed).drop(columns="converted")
-    frame["id"] = [f"s{seed}-{i}" for i in range(n)]
-    return frame.to_dict("records")
-
-
-def poll(probe: Callable[[], T | None], timeout: float = 15.0) -> T:
-    """Bounded poll: ``probe()`` until it returns something, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"nothing after {timeout}s")
 
 
 def events_of(r: redis.Redis, event_type: str, lead_id: str) -> list[dict[str, Any]]:
@@ -82,13 +67,13 @@ def client(worker: Path) -> Iterator[ScoreClient]:
 
 
 def test_miss_then_hit_serves_the_requesting_lead_and_counts_both(client: ScoreClient, cache_redis: redis.Redis) -> None:
-    lead = leads(1, seed=101)[0]
+    lead = leads(1, 101, prefix="s101")[0]
     before = client.effects.cache.stats().get(MODEL, {"hits": 0, "misses": 0})
     # Given a lead nobody scored yet: a miss goes through the worker
     fresh = client.score(lead)
     assert "cached" not in fresh and fresh["lead_id"] == lead["id"]
     # Then, once the worker's background write lands, the client serves it without the broker
-    hit = poll(lambda: client.lookup(lead))
+    hit = poll(lambda: client.lookup(lead), what="the worker's cache write")
     assert hit["cached"] is True
     assert {k: v for k, v in hit.items() if k not in ("cached", "latency_ms")} == {k: v for k, v in fresh.items() if k != "latency_ms"}
     assert client.score_async(lead).get(timeout=1)["cached"] is True
@@ -103,7 +88,7 @@ def test_miss_then_hit_serves_the_requesting_lead_and_counts_both(client: ScoreC
 
 def test_the_same_lead_asked_again_at_once_is_a_hit(client: ScoreClient) -> None:
     # Given a lead the client just had scored by a worker (whose cache write lands milliseconds later)
-    for lead in leads(5, seed=102):
+    for lead in leads(5, 102, prefix="s102"):
         fresh = client.score(lead)
         # When the client is asked for it again straight away, then it answers from the cache
         again = client.score(lead)
@@ -111,20 +96,20 @@ def test_the_same_lead_asked_again_at_once_is_a_hit(client: ScoreClient) -> None
 
 
 def test_scoring_events_arrive_on_streams_with_their_schema(client: ScoreClient, cache_redis: redis.Redis) -> None:
-    lead = leads(1, seed=202)[0]
+    lead = leads(1, 202, prefix="s202")[0]
     result = score_lead.delay(lead).get(timeout=10)
-    (scored,) = poll(lambda: events_of(cache_redis, "lead.scored", lead["id"]))
+    (scored,) = poll(lambda: events_of(cache_redis, "lead.scored", lead["id"]), what="a lead.scored event")
     assert set(scored) == EVENT_FIELDS and scored["schema"] == 1 and scored["type"] == "lead.scored"
     assert (scored["model"], scored["model_version"]) == (result["model"], result["model_version"])
     assert (scored["score"], scored["confidence"], scored["escalated"]) == (result["score"], result["confidence"], result["escalated"])
     assert datetime.fromisoformat(scored["ts"]).tzinfo is not None
-    poll(lambda: client.lookup(lead))
-    (hit,) = poll(lambda: events_of(cache_redis, "lead.cache_hit", lead["id"]))
+    poll(lambda: client.lookup(lead), what="the worker's cache write")
+    (hit,) = poll(lambda: events_of(cache_redis, "lead.cache_hit", lead["id"]), what="a lead.cache_hit event")
     assert set(hit) == EVENT_FIELDS and hit["probability"] == result["probability"]
 
 
 def test_events_tail_prints_new_events_live(worker: Path) -> None:
-    lead = leads(1, seed=303)[0]
+    lead = leads(1, 303, prefix="s303")[0]
     tail = subprocess.Popen([LEADSCORE, "events", "tail", "--type", "lead.scored", "--count", "1", "--timeout", "30"],
                             stdout=subprocess.PIPE, text=True)
     try:
@@ -142,7 +127,7 @@ def test_events_tail_prints_new_events_live(worker: Path) -> None:
 
 
 def test_escalated_lead_reaches_the_deep_tier_and_the_followup(client: ScoreClient, cache_redis: redis.Redis, models_dir: Path) -> None:
-    batch = leads(40, seed=404)
+    batch = leads(40, 404, prefix="s404")
     results = predict_batch.delay(batch).get(timeout=20)
     # the threshold training resolved from the spec's escalation budget, kept in the version's card
     threshold = Registry(models_dir).card(MODEL, results[0]["model_version"])["decision"]["escalation"]["threshold"]
@@ -152,7 +137,7 @@ def test_escalated_lead_reaches_the_deep_tier_and_the_followup(client: ScoreClie
     fast = score_lead.delay(lead).get(timeout=10)
     assert fast["escalated"] is True
     score_lead.delay(calm).get(timeout=10)
-    (handoff_event,) = poll(lambda: events_of(cache_redis, HANDOFF, lead["id"]), timeout=30)
+    (handoff_event,) = poll(lambda: events_of(cache_redis, HANDOFF, lead["id"]), timeout=30, what="the deep tier's handoff event")
     assert events_of(cache_redis, "lead.escalated", lead["id"])
     handoff = handoff_event["handoff"]
     assert handoff["fast"]["probability"] == fast["probability"] and handoff["model_version"] == fast["model_version"]
@@ -161,12 +146,12 @@ def test_escalated_lead_reaches_the_deep_tier_and_the_followup(client: ScoreClie
     assert abs(deep["probability"] - fast["probability"]) <= 1e-4  # full precision vs ONNX float32
     e = deep["explanation"]
     assert e["base_value"] + sum(c["contribution"] for c in e["top"]) + e["rest"] == pytest.approx(logit(e["probability"]), abs=1e-9)
-    poll(lambda: events_of(cache_redis, "lead.scored", calm["id"]))
+    poll(lambda: events_of(cache_redis, "lead.scored", calm["id"]), what="the calm lead's lead.scored event")
     assert not events_of(cache_redis, "lead.escalated", calm["id"])
 
 
 def test_explanations_add_up_through_the_worker(worker: Path) -> None:
-    lead = leads(1, seed=505)[0]
+    lead = leads(1, 505, prefix="s505")[0]
     result = score_lead.delay(lead, explain=True).get(timeout=20)
     e = result["explanation"]
     assert len(e["top"]) == get_settings().explain_top_k
@@ -185,13 +170,13 @@ def test_new_version_never_serves_the_old_versions_score_and_prewarm_refills(
     urls = isolated_dbs
     env = worker_env(models_dir=str(models), **urls)
     settings = Settings(models_dir=models, **urls)
-    lead = leads(1, seed=606)[0]
+    lead = leads(1, 606, prefix="s606")[0]
     spec = Registry(models).spec(MODEL)
     digest = feature_digest(spec.sha256, encode_leads(spec, [lead]).X[0])
     with ScoreClient(settings, client_app(env)) as client:
         with running_worker(env, tmp_path / "v1.log", queues="scoring,batch", concurrency=1):
             assert client.score(lead)["model_version"] == "v1"
-            assert poll(lambda: client.lookup(lead))["model_version"] == "v1"
+            assert poll(lambda: client.lookup(lead), what="v1's cache write")["model_version"] == "v1"
         # A new version (registered for real: a copied directory would carry v1's identity and be refused)
         assert train_and_register(Registry(models), MODEL, rows=1500, folds=3, seed=5)["version"] == "v2"
         with running_worker(env, tmp_path / "v2.log", queues="scoring,batch", concurrency=1):
@@ -203,7 +188,7 @@ def test_new_version_never_serves_the_old_versions_score_and_prewarm_refills(
                 return found
 
             # Nobody scores the lead again: the new worker's prewarm caches it for v2
-            assert poll(v2_hit, timeout=30)["cached"] is True
+            assert poll(v2_hit, timeout=30, what="the prewarmed v2 entry")["cached"] is True
     assert "prewarming" in (tmp_path / "v2.log").read_text()
 
 
@@ -221,7 +206,7 @@ def test_cache_outage_slows_scoring_but_never_fails_it(isolated_dbs: dict[str, s
     try:
         with running_worker(env, log, queues="scoring", concurrency=1):
             app = client_app(env)
-            batch = leads(5, seed=707)
+            batch = leads(5, 707, prefix="s707")
             # The worker cannot reach its cache or event streams: scores still come back
             for lead in batch:
                 assert app.send_task("leadscore.score_lead", args=[lead]).get(timeout=10)["lead_id"] == lead["id"]
@@ -236,6 +221,6 @@ def test_cache_outage_slows_scoring_but_never_fails_it(isolated_dbs: dict[str, s
                 results = [client.score(lead) for lead in batch]
             assert [r["lead_id"] for r in results] == [lead["id"] for lead in batch]
             assert not any(r.get("cached") for r in results)
-            poll(lambda: "cache Redis unavailable" in log.read_text())
+            poll(lambda: "cache Redis unavailable" in log.read_text(), what="the worker logging its cache outage")
     finally:
         hanging.close()

@@ -4,10 +4,8 @@ features snapshotted, malformed contexts refused while the worker keeps consumin
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import redis
@@ -18,22 +16,12 @@ from tasks import predict_batch, score_lead
 from tasks.client import ScoreClient
 from tasks.scoring import ping
 from tasks.snapshots import snapshots_key
+from tests.waits import poll
 
-T = TypeVar("T")
 MODEL = "lead_scorer"
 SECRET = "Quixotic-5519"  # stands for what a lead wrote
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "lead_scorer" / "conversations"
 
-
-def poll(probe: Callable[[], T | None], timeout: float = 15.0) -> T:
-    """Bounded poll: ``probe()`` until it returns something, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"nothing after {timeout}s")
 
 
 def conversation(lead_id: str) -> dict[str, Any]:
@@ -54,7 +42,7 @@ def test_a_context_lead_scores_as_its_features_and_its_snapshot_holds_them(worke
         assert from_context[key] == from_features[key], key
     settings = get_settings()
     store = redis.Redis.from_url(settings.snapshots_url or settings.lock_url)
-    snapshot = poll(lambda: store.lindex(snapshots_key(MODEL, "ctx-int-1"), -1))
+    snapshot = poll(lambda: store.lindex(snapshots_key(MODEL, "ctx-int-1"), -1), what="the snapshot of ctx-int-1")
     assert json.loads(snapshot)["f"] == features
     batch = predict_batch.delay([conversation("ctx-int-2"), {"id": "ctx-int-3", **features}]).get(timeout=10)
     assert batch[0]["probability"] == batch[1]["probability"] == from_context["probability"]
@@ -105,7 +93,7 @@ def test_the_score_client_caches_a_conversation_by_its_derived_features(worker: 
         fresh = client.score(lead)
         assert set(fresh["features"]) == set(client.registry.spec(MODEL).feature_names)
         # then, once the worker's cache write lands, the same conversation is a hit without the broker
-        hit = poll(lambda: client.lookup(lead))
+        hit = poll(lambda: client.lookup(lead), what="a cache hit")
         assert hit["cached"] is True and hit["probability"] == fresh["probability"]
         # and the cache key is the derived features' digest: the feature form finds the same entry
         twin = client.lookup({"id": "ctx-client-2", **fresh["features"]})

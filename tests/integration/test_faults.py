@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,16 +15,13 @@ import pytest
 import redis
 
 from ml_core.settings import Settings
-from ml_core.synthetic import generate
 from tasks.client import ScoreClient
 from tests.conftest import TEST_AMQP, TEST_REDIS
+from tests.factories import leads
 from tests.integration.workers import client_app, die_with_parent, running_worker, settings_for, stop_group, worker_env
+from tests.waits import poll
 
 pytestmark = pytest.mark.slow
-
-
-def leads(n: int, seed: int) -> list[dict]:
-    return generate("lead_scorer", n, seed).drop(columns="converted").to_dict("records")
 
 
 def children(pid: int) -> list[int]:
@@ -113,7 +109,7 @@ def test_a_score_lost_by_the_redis_broker_is_resent_by_the_client(redis_availabl
         # Given a lead sent to score while no worker runs, and its message lost from the queue
         future = pool.submit(client.score, lead, timeout=90)
         lost: list[bytes] = []
-        wait_for(lambda: lost.extend(filter(None, [broker.rpop(settings.scoring_queue)])) or lost, 10, "the first message")
+        poll(lambda: lost.extend(filter(None, [broker.rpop(settings.scoring_queue)])) or lost, timeout=10, what="the first message")
         # When a worker comes up, the client's re-send (same task id) is what it finds
         with running_worker(env, tmp_path / "w.log", queues=settings.scoring_queue):
             result = future.result(timeout=90)
@@ -129,7 +125,7 @@ def test_killed_whole_worker_on_redis_loses_no_client_score(redis_available: Non
     with ScoreClient(settings, client_app(env)) as client, ThreadPoolExecutor(8) as pool:
         with running_worker(env, tmp_path / "w1.log", queues=settings.scoring_queue) as first:
             futures = [pool.submit(client.score, lead, timeout=120) for lead in batch]
-            wait_for(lambda: sum(f.done() for f in futures) >= 20, 60, "the first scores")
+            poll(lambda: sum(f.done() for f in futures) >= 20, timeout=60, what="the first scores")
             # When the whole worker, parent and children, dies while scores flow
             os.killpg(first.pid, signal.SIGKILL)
             first.wait(timeout=10)
@@ -142,14 +138,17 @@ def test_killed_whole_worker_on_redis_loses_no_client_score(redis_available: Non
 
 
 def test_slow_model_loading_never_gets_a_child_killed(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
-    env = own_broker(models_dir, 13)
+    loads = tmp_path / "loads"  # slow_loading's LOADS_FILE_ENV (importing it here would slow this process's loads)
+    env = {**own_broker(models_dir, 13), "LEADSCORE_TEST_SLOW_LOADS_FILE": str(loads)}
     log = tmp_path / "w.log"
-    with running_worker(env, log, queues="scoring", extra_args=("-I", "tests.integration.slow_loading"), ready_timeout=90):
+    with running_worker(env, log, queues="scoring", extra_args=("-I", "tests.integration.slow_loading"), ready_timeout=90) as worker:
         result = client_app(env).send_task("leadscore.score_lead", args=[leads(1, 5)[0]]).get(timeout=60)
         assert result["served_by"] == "onnx"
-        text = log.read_text()
-    assert "Timed out waiting for UP message" not in text
-    assert "exited with" not in text
+        alive = set(children(worker.pid))
+    # Every process that started a slow load is still one of the worker's children: none was killed
+    # for missing its start-up deadline (a killed child would be replaced by a new pid)
+    loaders = {int(pid) for pid in loads.read_text().split()}
+    assert loaders and loaders <= alive, f"loading processes {sorted(loaders)}, children alive {sorted(alive)}"
 
 
 def start_beat(env: dict[str, str], log: Path, schedule_file: Path) -> subprocess.Popen[bytes]:
@@ -160,14 +159,6 @@ def start_beat(env: dict[str, str], log: Path, schedule_file: Path) -> subproces
         )
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.2)  # a bounded poll of a log file, not a wait for something to "happen"
-
-
 def test_second_beat_stands_by_until_the_first_dies(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
     redis.Redis.from_url(os.environ["LEADSCORE_LOCK_URL"]).flushdb()
     env = own_broker(models_dir, 13, health_ping_seconds="1", beat_lock_ttl_seconds="3")
@@ -175,13 +166,13 @@ def test_second_beat_stands_by_until_the_first_dies(redis_available: None, model
     sent = lambda i: logs[i].read_text().count("Sending due task") if logs[i].exists() else 0  # noqa: E731
     a = start_beat(env, logs[0], tmp_path / "a-schedule")
     try:
-        wait_for(lambda: sent(0) >= 1, 30, "first Beat never sent")
+        poll(lambda: sent(0) >= 1, timeout=30, interval=0.2, what="the first Beat sending")
         b = start_beat(env, logs[1], tmp_path / "b-schedule")
         try:
-            wait_for(lambda: sent(0) >= 6, 30, "first Beat stopped sending")
+            poll(lambda: sent(0) >= 6, timeout=30, interval=0.2, what="the first Beat sending six")
             assert sent(1) == 0, "two Beats sent the same schedule"
             os.killpg(a.pid, signal.SIGKILL)
-            wait_for(lambda: sent(1) >= 2, 30, "standby Beat never took over")
+            poll(lambda: sent(1) >= 2, timeout=30, interval=0.2, what="the standby Beat taking over")
         finally:
             stop_group(b)
     finally:

@@ -6,15 +6,16 @@ import base64
 import json
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
-from ml_core.synthetic import generate
 from tasks import score_lead
+from tests import factories
 from tests.integration.redis_server import free_port
 from tests.integration.workers import die_with_parent, stop_group, worker_env
+from tests.waits import poll
 
 
 def get(url: str, auth: str | None) -> tuple[int, object]:
@@ -30,19 +31,6 @@ def get(url: str, auth: str | None) -> tuple[int, object]:
         return exc.code, None
 
 
-def poll(predicate, timeout: float):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except (urllib.error.URLError, ConnectionError):
-            value = None
-        if value:
-            return value
-        time.sleep(0.25)  # bounded poll of Flower's HTTP API
-    raise TimeoutError("Flower never showed it")
-
-
 def test_flower_shows_workers_and_tasks_behind_basic_auth(worker: Path, tmp_path: Path) -> None:
     port, auth = free_port(), "ops:s3cret"
     env = worker_env()
@@ -54,18 +42,19 @@ def test_flower_shows_workers_and_tasks_behind_basic_auth(worker: Path, tmp_path
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        poll(lambda: get(f"{base}/healthcheck", None)[0] == 200, 60)
-        workers = poll(lambda: get(f"{base}/api/workers?refresh=1", auth)[1], 60)
-        lead = generate("lead_scorer", 1, 21).drop(columns="converted").to_dict("records")[0]
+        flower_down = (urllib.error.URLError, ConnectionError)
+        poll(lambda: get(f"{base}/healthcheck", None)[0] == 200, timeout=60, interval=0.25, ignoring=flower_down, what="Flower's /healthcheck")
+        workers = poll(lambda: get(f"{base}/api/workers?refresh=1", auth)[1], timeout=60, interval=0.25, ignoring=flower_down, what="workers in Flower")
+        lead = factories.lead(21)
 
-        def a_scored_task_seen():  # type: ignore[no-untyped-def]
+        def a_scored_task_seen() -> dict[str, Any] | None:
             # Flower only knows tasks whose events arrived after its event receiver connected, which
             # happens some time after /healthcheck answers: keep scoring until one shows up.
             score_lead.delay(lead)
             tasks = get(f"{base}/api/tasks?taskname=leadscore.score_lead&state=SUCCESS", auth)[1]
             return next(iter(tasks.values()), None) if isinstance(tasks, dict) else None
 
-        task = poll(a_scored_task_seen, 60)
+        task = poll(a_scored_task_seen, timeout=60, interval=0.25, ignoring=flower_down, what="a scored task in Flower")
         unauthenticated = get(f"{base}/api/workers", None)[0]
     finally:
         stop_group(flower)

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from ml_core.errors import InvalidBatchError, InvalidLeadError, InvalidPayloadError
 from ml_core.spec import load_spec
-from ml_core.synthetic import generate
 from tasks import ping, predict_batch, score_lead
+from tests import factories
 from tests.fuzz.strategies import deeply_nested, malformed_leads, valid_leads
 from tests.unit.helpers import MODEL, REPO_MODELS
 
@@ -41,10 +41,6 @@ def test_predict_batch_scores_valid_leads_beside_malformed_ones(worker: Path, go
             assert result["error"] == "InvalidLeadError" and result["problems"]
 
 
-def good_lead() -> dict:
-    return generate(MODEL, 1, 8).drop(columns="converted").to_dict("records")[0]
-
-
 def test_empty_oversized_and_deeply_nested_batches(worker: Path) -> None:
     assert predict_batch.delay([]).get(timeout=10) == []
     with pytest.raises(InvalidBatchError):
@@ -56,4 +52,4 @@ def test_empty_oversized_and_deeply_nested_batches(worker: Path) -> None:
         poison.get(timeout=10)
     assert ping.delay().get(timeout=10)["pong"] is True
     assert "JSON nested deeper than 32 levels" in worker.read_text()
-    assert score_lead.delay({**good_lead(), "id": "after-poison"}).get(timeout=10)["lead_id"] == "after-poison"
+    assert score_lead.delay({**factories.lead(8), "id": "after-poison"}).get(timeout=10)["lead_id"] == "after-poison"

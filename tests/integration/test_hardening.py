@@ -16,8 +16,8 @@ from celery.result import AsyncResult
 
 from ml_core.errors import InvalidArgumentError, InvalidLeadError, InvalidOutcomeError, InvalidPayloadError, ModelNotFoundError
 from ml_core.settings import get_settings
-from ml_core.synthetic import generate
 from tasks import app, explain_lead, outcome_status, ping, predict_batch, promote, record_outcome, score_lead
+from tests import factories
 
 QUEUES = ("scoring", "batch", "training", "deep")
 TASK_OF = {"scoring": "leadscore.score_lead", "batch": "leadscore.predict_batch",
@@ -33,10 +33,6 @@ def publish(queue: str, body: bytes, *, headers: dict[str, Any] | None = None, c
         conn.Producer().publish(body, exchange="", routing_key=queue, headers=headers,
                                 content_type=content_type, content_encoding="utf-8")
     return task_id
-
-
-def lead() -> dict[str, Any]:
-    return generate("lead_scorer", 1, 11).drop(columns="converted").to_dict("records")[0]
 
 
 def still_consuming() -> None:
@@ -91,7 +87,7 @@ def test_random_bodies_and_headers_never_stop_the_worker(worker: Path) -> None:
         ids.append(publish(queue, body, headers=mutated))
     # Then the worker still consumes every queue and scores a lead
     still_consuming()
-    assert score_lead.delay(lead()).get(timeout=10)["served_by"] == "onnx"
+    assert score_lead.delay(factories.lead(11)).get(timeout=10)["served_by"] == "onnx"
 
 
 @pytest.mark.parametrize("name", ["/etc", "../outside/evil", "lead_scorer/../churn_predictor", "Lead_Scorer", 123, ["lead_scorer"]])
@@ -103,8 +99,8 @@ def test_a_model_name_is_never_a_path_at_any_task(worker: Path, models_dir: Path
     (outside / "spec.toml").write_bytes((models_dir / "lead_scorer" / "spec.toml").read_bytes())
     (outside / "model.joblib").write_bytes(pickle.dumps(_Touch(marker)))
     before = outcome_status.delay(model="churn_predictor").get(timeout=10)["outcomes"]
-    calls = [lambda: score_lead.delay(lead(), model=name, explain=True), lambda: predict_batch.delay([lead()], model=name),
-             lambda: explain_lead.delay(lead(), model=name), lambda: promote.delay(name),
+    calls = [lambda: score_lead.delay(factories.lead(11), model=name, explain=True), lambda: predict_batch.delay([factories.lead(11)], model=name),
+             lambda: explain_lead.delay(factories.lead(11), model=name), lambda: promote.delay(name),
              lambda: record_outcome.delay("lead-1", True, "2025-03-01T10:00:00Z", model=name),
              lambda: outcome_status.delay(model=name)]
     for call in calls:
@@ -127,7 +123,7 @@ class _Touch:
 
 def test_untyped_arguments_get_typed_errors(worker: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="explain"):
-        score_lead.delay(lead(), explain="yes").get(timeout=10)
+        score_lead.delay(factories.lead(11), explain="yes").get(timeout=10)
     with pytest.raises(InvalidOutcomeError, match="occurred_at"):
         record_outcome.delay("lead-1", True, "0001-01-01T00:00:00Z").get(timeout=10)
 
@@ -135,7 +131,7 @@ def test_untyped_arguments_get_typed_errors(worker: Path) -> None:
 @pytest.mark.parametrize("lead_id", ["a\nb\x1b[31mred", "lead\x00evil"])
 def test_a_forged_lead_id_is_refused_and_never_logged(worker: Path, lead_id: str) -> None:
     with pytest.raises(InvalidLeadError) as caught:
-        score_lead.delay({**lead(), "id": lead_id}).get(timeout=10)
+        score_lead.delay({**factories.lead(11), "id": lead_id}).get(timeout=10)
     assert caught.value.fields == ["id"]
     with pytest.raises(InvalidOutcomeError, match="lead_id"):
         record_outcome.delay(lead_id, True, "2025-03-01T10:00:00Z").get(timeout=10)

@@ -13,12 +13,12 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,30 +33,17 @@ from ml_core.synthetic import generate
 from tasks.events import stream_key
 from tasks.snapshots import drift_key, snapshots_key
 from tests.conftest import TEST_REDIS
+from tests.factories import leads
 from tests.integration.conftest import copy_specs
-from tests.integration.test_faults import start_beat, wait_for
+from tests.integration.test_faults import start_beat
 from tests.integration.workers import client_app, running_worker, stop_group, worker_env
+from tests.waits import poll
 
 pytestmark = pytest.mark.slow
-T = TypeVar("T")
 MODEL = "lead_scorer"
 RELOAD_SECONDS = 0.3
 
 
-def poll(probe: Callable[[], T | None], timeout: float = 15.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.05)  # a bounded poll of Redis or a worker, never a wait for something to "happen"
-    raise AssertionError(f"{what}: nothing after {timeout}s")
-
-
-def leads(n: int, seed: int, prefix: str) -> list[dict[str, Any]]:
-    frame = generate(MODEL, n, seed).drop(columns="converted")
-    frame["id"] = [f"{prefix}-{i}" for i in range(n)]
-    return frame.to_dict("records")
 
 
 def now_iso() -> str:
@@ -89,7 +76,7 @@ class Stack:
 
     def snapshotted(self, batch: list[dict[str, Any]]) -> None:
         """Bounded wait until the background writer has written the last lead's snapshot."""
-        poll(lambda: all(self.locks.exists(snapshots_key(MODEL, lead["id"])) for lead in batch[-3:]), what="snapshots")
+        poll(lambda: all(self.locks.exists(snapshots_key(MODEL, lead["id"])) for lead in batch[-3:]), what="snapshots of the last leads")
 
     def stream(self, event: str) -> list[dict[str, str]]:
         return [{k.decode(): v.decode() for k, v in f.items()} for _, f in self.events.xrange(stream_key(event))]
@@ -133,7 +120,7 @@ def lifecycle_worker(stack: Stack) -> Iterator[Any]:
 
 
 def test_outcomes_keep_their_scored_features_and_survive_a_worker_crash(stack: Stack) -> None:
-    batch = leads(40, 1, "out")
+    batch = leads(40, 1, prefix="out")
     with stack.worker() as proc:
         # Given leads scored by a worker, and outcomes recorded for them (and one never scored)
         stack.score(batch)
@@ -172,7 +159,7 @@ def test_a_retrain_no_better_than_the_champion_is_refused_with_the_numbers(stack
 
 def test_when_the_market_moves_a_retrain_that_beats_the_champion_becomes_challenger(stack: Stack, lifecycle_worker: Any) -> None:
     # Given the market moved: now the leads in no hurry are the ones who sign
-    batch = leads(600, 2, "moved")
+    batch = leads(600, 2, prefix="moved")
     stack.score(batch)
     stack.snapshotted(batch)
     rng = np.random.default_rng(3)
@@ -195,7 +182,7 @@ def test_when_the_market_moves_a_retrain_that_beats_the_champion_becomes_challen
 
 
 def test_shadow_scores_the_same_leads_and_never_returns_its_results(stack: Stack, lifecycle_worker: Any) -> None:
-    batch = leads(30, 4, "shadow")
+    batch = leads(30, 4, prefix="shadow")
     results = stack.score(batch)
     assert {r["model_version"] for r in results} == {"v1"} and not any("rollout" in r for r in results)
     ids = {lead["id"] for lead in batch}
@@ -215,7 +202,7 @@ def test_shadow_scores_the_same_leads_and_never_returns_its_results(stack: Stack
 def test_canary_serves_a_deterministic_share_of_leads_by_id(stack: Stack, lifecycle_worker: Any) -> None:
     stack.run("leadscore.set_rollout", MODEL, "canary", 30.0)
     state = rollout.challenger(stack.registry, MODEL)
-    batch = leads(300, 5, "canary")
+    batch = leads(300, 5, prefix="canary")
     expected = {lead["id"]: state.serves(MODEL, lead["id"]) for lead in batch}
     first_canary = next(lead for lead in batch if expected[lead["id"]])
     poll(lambda: stack.score([first_canary])[0]["model_version"] == "v2", timeout=RELOAD_SECONDS + 10, what="canary picked up")
@@ -230,7 +217,7 @@ def test_canary_serves_a_deterministic_share_of_leads_by_id(stack: Stack, lifecy
 
 
 def test_promote_and_rollback_change_what_the_running_worker_serves(stack: Stack, lifecycle_worker: Any) -> None:
-    lead = next(lead for lead in leads(50, 6, "promo") if not rollout.challenger(stack.registry, MODEL).serves(MODEL, lead["id"]))
+    lead = next(lead for lead in leads(50, 6, prefix="promo") if not rollout.challenger(stack.registry, MODEL).serves(MODEL, lead["id"]))
     assert stack.score([lead])[0]["model_version"] == "v1"
     promoted = stack.run("leadscore.promote", MODEL)
     assert (promoted["version"], promoted["previous"]) == ("v2", "v1")
@@ -265,7 +252,7 @@ def test_a_corrupt_version_never_replaces_a_working_one(stack: Stack, lifecycle_
         stack.run("leadscore.promote", MODEL)
     assert stack.registry.champion(MODEL) == "v1"
     # And when the champion pointer is forced onto it, the running worker keeps serving v1 and alerts
-    lead = leads(1, 7, "corrupt")[0]
+    lead = leads(1, 7, prefix="corrupt")[0]
     stack.registry.set_champion(MODEL, bad)
     try:
         served: list[str] = []
@@ -298,7 +285,7 @@ def test_two_concurrent_retrains_do_not_both_run(stack: Stack, lifecycle_worker:
 
 
 def test_drift_check_flags_a_moved_feature(stack: Stack, lifecycle_worker: Any) -> None:
-    batch = leads(400, 8, "drift")
+    batch = leads(400, 8, prefix="drift")
     for lead in batch:
         lead["timeline_urgency"] = 0.97  # everyone is suddenly in a hurry
     stack.score(batch)
@@ -314,8 +301,8 @@ def test_drift_check_flags_a_moved_feature(stack: Stack, lifecycle_worker: Any) 
 
 def test_drift_check_flags_an_escalation_rate_leaving_its_card_value(stack: Stack, lifecycle_worker: Any) -> None:
     # Given traffic that has turned uncertain: only leads of the kind the champion escalates
-    probe = stack.score(leads(300, 9, "probe"))
-    uncertain = [lead for lead, r in zip(leads(300, 9, "probe"), probe) if r["escalated"]]
+    probe = stack.score(leads(300, 9, prefix="probe"))
+    uncertain = [lead for lead, r in zip(leads(300, 9, prefix="probe"), probe) if r["escalated"]]
     assert uncertain
     batch = [{**uncertain[i % len(uncertain)], "id": f"unsure-{i}"} for i in range(900)]
     results = stack.score(batch)
@@ -338,13 +325,13 @@ def test_beat_sends_the_lifecycle_entries_to_the_running_worker(stack: Stack, li
     log = tmp_path / "beat.log"
     beat = start_beat(env, log, tmp_path / "schedule")
     try:
-        wait_for(lambda: log.exists() and "leadscore.retrain_all" in log.read_text() and "leadscore.drift_check" in log.read_text(),
-                 30, "Beat never sent the lifecycle entries")
+        poll(lambda: log.exists() and "leadscore.retrain_all" in log.read_text() and "leadscore.drift_check" in log.read_text(),
+             timeout=30, interval=0.2, what="Beat sending the lifecycle entries")
     finally:
         stop_group(beat)
     text = log.read_text()
     assert "Sending due task retrain-weekly (leadscore.retrain_all)" in text
     assert "Sending due task drift-check-daily (leadscore.drift_check)" in text
     worker_log = stack.logs / f"worker-{stack.starts}.log"
-    wait_for(lambda: "leadscore.retrain_all" in worker_log.read_text() and "leadscore.drift_check" in worker_log.read_text(),
-             30, "the worker never ran what Beat sent")
+    poll(lambda: "leadscore.retrain_all" in worker_log.read_text() and "leadscore.drift_check" in worker_log.read_text(),
+         timeout=30, interval=0.2, what="the worker running what Beat sent")

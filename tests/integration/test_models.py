@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,18 +16,13 @@ from ml_core.registry import Registry
 from ml_core.settings import get_settings
 from ml_core.synthetic import generate
 from tasks import match_properties, predict_churn, predict_churn_batch, recommend_properties, score_lead, score_lead_profile
+from tests import factories
 from tests.conftest import TEST_REDIS
 from tests.integration.conftest import ALL_MODELS, copy_specs
+from tests.integration.metrics import invalid_count
 from tests.integration.workers import client_app, running_worker, worker_env
 from tests.unit.pairs import PAIR_MODELS, listing, preferences
-
-
-def engagement(n: int, seed: int = 7) -> list[dict]:
-    return generate("churn_predictor", n, seed).drop(columns="churned").to_dict("records")
-
-
-def behaviour(seed: int = 7) -> dict:
-    return generate("lead_scorer", 1, seed).drop(columns="converted").to_dict("records")[0]
+from tests.waits import poll
 
 
 def listings(n: int, seed: int = 5) -> list[dict]:
@@ -50,12 +45,11 @@ def test_every_model_appears_in_leadscore_status(worker: Path) -> None:
     from tasks import app
     from tasks.status import gather
 
-    deadline = time.monotonic() + 20
-    while True:  # bounded: each worker child warms its models in a thread right after the fork
-        served = gather(app, get_settings(), timeout=5)["workers"]["scoring"]["models"]
-        if set(served) >= set(ALL_MODELS) or time.monotonic() > deadline:
-            break
-    assert set(served) >= set(ALL_MODELS)
+    def every_model_served() -> dict[str, Any] | None:  # each worker child warms its models in a thread after the fork
+        served: dict[str, Any] = gather(app, get_settings(), timeout=5)["workers"]["scoring"]["models"]
+        return served if set(served) >= set(ALL_MODELS) else None
+
+    served = poll(every_model_served, timeout=20, what=f"every model of {ALL_MODELS} in leadscore status")
     assert {served[name]["served_by"] for name in ALL_MODELS} == {"onnx"}
 
 
@@ -69,21 +63,10 @@ def test_status_reports_an_empty_queue_as_zero(worker: Path) -> None:
     assert all(isinstance(depths[q], int) and depths[q] >= 0 for q in queues), depths
 
 
-def invalid_count(model: str) -> float:
-    from prometheus_client import CollectorRegistry
-    from prometheus_client.multiprocess import MultiProcessCollector
-
-    from tasks.metrics import _multiproc_dir
-
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(_multiproc_dir(get_settings())))
-    return registry.get_sample_value("leadscore_invalid_leads_total", {"model": model}) or 0.0
-
-
 def test_an_invalid_score_lead_call_is_counted_as_an_invalid_lead(worker: Path) -> None:
     before = invalid_count("lead_scorer")
     with pytest.raises(InvalidLeadError):
-        score_lead.delay({**behaviour(), "timeline_urgency": 7}).get(timeout=10)
+        score_lead.delay({**factories.lead(), "timeline_urgency": 7}).get(timeout=10)
     assert invalid_count("lead_scorer") == before + 1
 
 
@@ -98,13 +81,11 @@ def test_status_shows_the_realized_escalation_rate_and_band_shares_beside_the_ca
     store = store_of(settings)
     redis.Redis.from_url(settings.cache_url).delete(mix_key("lead_scorer"))
     # Given 300 fresh leads scored one by one by the real worker
-    batch = [{"id": f"mix-{i}", **lead} for i, lead in enumerate(generate("lead_scorer", 300, 21).drop(columns="converted").to_dict("records"))]
+    batch = factories.leads(300, 21, prefix="mix")
     results = [p.get(timeout=30) for p in [score_lead.delay(lead) for lead in batch]]
     version = results[0]["model_version"]
     # When the background writer has recorded them (bounded poll of Redis)
-    deadline = time.monotonic() + 15
-    while store.call(lambda r: r.llen(mix_key("lead_scorer"))) != len(batch) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    poll(lambda: store.call(lambda r: r.llen(mix_key("lead_scorer"))) == len(batch), what=f"{len(batch)} leads in the traffic mix")
     # Then status reports the share of them escalated and in each band, exactly as the results said
     mix = gather(app, settings, timeout=5)["traffic"]["lead_scorer"][version]
     assert mix["leads"] == len(batch)
@@ -119,7 +100,7 @@ def test_status_shows_the_realized_escalation_rate_and_band_shares_beside_the_ca
 
 
 def test_predict_churn_single_and_batch_agree_and_serve_onnx(worker: Path, models_dir: Path) -> None:
-    batch = engagement(30, seed=3)
+    batch = factories.leads(30, 3, model="churn_predictor")
     batch[4] = {**batch[4], "engagement_trend": 3}
     results = predict_churn_batch.delay(batch).get(timeout=20)
     assert "error" in results[4] and results[4]["problems"][0]["field"] == "engagement_trend"
@@ -172,13 +153,13 @@ def test_recommendations_order_by_interest_or_viewing(worker: Path) -> None:
 
 
 def test_score_lead_profile_returns_conversion_churn_and_matches_in_one_call(worker: Path) -> None:
-    lead = {**behaviour(), **engagement(1)[0], "id": "lead-p", "preferences": preferences()}
+    lead = {**factories.lead(), **factories.lead(7, model="churn_predictor"), "id": "lead-p", "preferences": preferences()}
     props = listings(50, seed=8)
     profile = score_lead_profile.delay(lead, props, top_k=3).get(timeout=20)
     assert profile["lead_id"] == "lead-p"
     assert profile["scores"]["lead_scorer"]["model"] == "lead_scorer"
     assert profile["scores"]["churn_predictor"]["model"] == "churn_predictor"
-    conversion = {k: v for k, v in lead.items() if k in behaviour()}
+    conversion = {k: v for k, v in lead.items() if k in factories.lead()}
     assert profile["scores"]["lead_scorer"]["probability"] == score_lead.delay(conversion).get(timeout=10)["probability"]
     ranked = profile["properties"]["matches"]
     assert len(ranked) == 3 and set(ranked[0]["scores"]) == set(PAIR_MODELS)
@@ -188,7 +169,7 @@ def test_score_lead_profile_returns_conversion_churn_and_matches_in_one_call(wor
 
 
 def test_score_lead_profile_reports_every_invalid_part_at_once(worker: Path) -> None:
-    lead = {**behaviour(), **engagement(1)[0], "id": "lead-bad", "preferences": preferences(bedrooms_min=1.5)}
+    lead = {**factories.lead(), **factories.lead(7, model="churn_predictor"), "id": "lead-bad", "preferences": preferences(bedrooms_min=1.5)}
     lead["timeline_urgency"] = 4
     del lead["email_open_rate"]
     with pytest.raises(InvalidLeadError) as caught:
@@ -208,12 +189,12 @@ def test_every_model_falls_back_to_its_rules_when_its_artifact_is_missing(redis_
         (broken / name / version / "model.onnx").unlink()
     env = worker_env(models_dir=str(broken), broker_url=f"{TEST_REDIS}/13", result_backend=f"{TEST_REDIS}/14")
     log = tmp_path / "worker.log"
-    lead = {**behaviour(), **engagement(1)[0], "id": "lead-f", "preferences": preferences()}
+    lead = {**factories.lead(), **factories.lead(7, model="churn_predictor"), "id": "lead-f", "preferences": preferences()}
     # When a worker of its own serves them
     with running_worker(env, log, queues="scoring,batch", concurrency=1):
         app = client_app(env)
         profile = app.send_task("leadscore.score_lead_profile", args=[lead, [listing("a"), listing("b", price=900_000)]]).get(timeout=20)
-        churn = app.send_task("leadscore.predict_churn_batch", args=[engagement(3)]).get(timeout=20)
+        churn = app.send_task("leadscore.predict_churn_batch", args=[factories.leads(3, 7, model="churn_predictor")]).get(timeout=20)
     # Then every model is served by its rules, saying why, and still scores
     served = [*profile["scores"].values(), *profile["properties"]["models"].values(), *churn]
     assert len(served) == 8

@@ -13,10 +13,10 @@ import pytest
 import redis
 
 from ml_core.settings import get_settings
-from ml_core.synthetic import generate
 from tasks import ping
+from tests import factories
 from tests.integration.redis_server import RedisServer, free_port, redis_server
-from tests.integration.workers import client_app, running_worker, worker_env
+from tests.integration.workers import closing_client_app, running_worker, worker_env
 
 
 class _TouchOnUnpickle:
@@ -51,10 +51,11 @@ def test_password_protected_redis_broker_and_backend(redis_available: None, mode
     with redis_server(tmp_path / "redis", "--requirepass", password, client_factory=factory) as server:
         base = f"redis://:{password}@127.0.0.1:{server.port}"
         env = worker_env(models_dir=str(models_dir), broker_url=f"{base}/0", result_backend=f"{base}/1")
-        with running_worker(env, tmp_path / "w.log", queues="scoring", concurrency=1):
-            lead = generate("lead_scorer", 1, 3).drop(columns="converted").to_dict("records")[0]
-            result = client_app(env).send_task("leadscore.score_lead", args=[lead]).get(timeout=10)
-            pong = client_app(env).send_task("leadscore.ping").get(timeout=10)
+        # the client app is closed before its private Redis stops
+        with running_worker(env, tmp_path / "w.log", queues="scoring", concurrency=1), closing_client_app(env) as app:
+            lead = factories.lead(3)
+            result = app.send_task("leadscore.score_lead", args=[lead]).get(timeout=10)
+            pong = app.send_task("leadscore.ping").get(timeout=10)
     assert result["lead_id"] == lead["id"] and result["served_by"] == "onnx"
     assert password not in (tmp_path / "w.log").read_text()
     # a scoring child that has only scored carries no training stack (scikit-learn, pandas, ...)
@@ -90,9 +91,9 @@ def test_tls_redis_with_a_verified_certificate(redis_available: None, models_dir
     server.start(redis.Redis.from_url(url(0)))
     try:
         env = worker_env(models_dir=str(models_dir), broker_url=url(0), result_backend=url(1), cache_url=url(2))
-        with running_worker(env, tmp_path / "w.log", queues="scoring", concurrency=1):
-            lead = generate("lead_scorer", 1, 5).drop(columns="converted").to_dict("records")[0]
-            result = client_app(env).send_task("leadscore.score_lead", args=[lead]).get(timeout=10)
+        with running_worker(env, tmp_path / "w.log", queues="scoring", concurrency=1), closing_client_app(env) as app:
+            lead = factories.lead(5)
+            result = app.send_task("leadscore.score_lead", args=[lead]).get(timeout=10)
     finally:
         server.stop()
     assert result["lead_id"] == lead["id"] and result["served_by"] == "onnx"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +17,7 @@ from celery import Celery
 
 from ml_core.settings import Settings
 from tasks.app import create_app
+from tests.waits import poll
 
 
 def worker_env(**overrides: str) -> dict[str, str]:
@@ -82,40 +83,64 @@ def settings_for(env: dict[str, str]) -> Settings:
     return Settings(**{fields[k]: v for k, v in env.items() if k in fields})
 
 
+# Every client app made, until closed: left to the garbage collector, an app's Redis sockets
+# surface as "unraisable" ResourceWarnings in whichever later test the collection runs in.
+_open_apps: list[Celery] = []
+
+
 def client_app(env: dict[str, str]) -> Celery:
-    """A client app for the broker and backend the given worker environment names."""
+    """A client app for the broker and backend the given worker environment names; closed at the
+    end of the test that made it (or of the session, if a module-scoped fixture made it)."""
     from tasks import app as session_app
 
     app = create_app(settings_for(env))
     # A new Celery app makes itself current, and shared tasks (score_lead.delay) follow the current
     # app: without this, every later test would send to this worker's broker.
     session_app.set_current()
+    _open_apps.append(app)
     return app
+
+
+def open_client_apps() -> int:
+    return len(_open_apps)
+
+
+def close_client_apps(keep: int = 0) -> None:
+    """Close every client app made after the first ``keep``, newest first."""
+    while len(_open_apps) > keep:
+        _close(_open_apps.pop())
+
+
+def _close(app: Celery) -> None:
+    # AsyncResults caught in reference cycles unsubscribe from the backend in __del__: collect them
+    # now, while it is reachable (a test's private Redis may be gone by the time the GC runs).
+    gc.collect()
+    app.backend.result_consumer.stop()
+    app.backend.client.connection_pool.disconnect()
+    app.close()
 
 
 def wait_until_consuming(
     app: Celery, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 60.0, queue: str = "scoring"
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def consuming() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"worker exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
         try:
             app.send_task("leadscore.ping", queue=queue, expires=2).get(timeout=2)
-            return
-        except Exception:  # not consuming yet; the loop is bounded by the deadline
-            continue
-    raise TimeoutError(f"worker not consuming after {timeout}s:\n{log_path.read_text()[-3000:]}")
+        except Exception:  # not consuming yet; the wait is bounded by its timeout
+            return False
+        return True
+
+    poll(consuming, timeout=timeout, interval=0.0, what=f"the worker consuming {queue}", detail=lambda: log_path.read_text()[-3000:])
 
 
 @contextmanager
 def closing_client_app(env: dict[str, str]) -> Iterator[Celery]:
-    """``client_app`` whose connections are closed afterwards: a dynamically created app owns
-    them, and left open they surface as unclosed-socket warnings in some later test."""
+    """``client_app`` closed as soon as the block ends (before the workers it talks to stop)."""
     app = client_app(env)
     try:
         yield app
     finally:
-        app.backend.result_consumer.stop()
-        app.backend.client.connection_pool.disconnect()
-        app.close()
+        _open_apps.remove(app)
+        _close(app)

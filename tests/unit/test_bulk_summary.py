@@ -14,14 +14,14 @@ from ml_core.fallback import RuleScorer
 from ml_core.lead_files import chunk_leads
 from ml_core.result_files import ResultWriter
 from ml_core.spec import load_spec
-from ml_core.synthetic import generate
+from tests import factories
 
 SPEC = load_spec(Path(__file__).resolve().parents[2] / "models", "lead_scorer")
 SCORER = RuleScorer(SPEC, "unit test")
 
 
 def packed_chunks(n: int, size: int, bad: set[int]) -> list[dict]:
-    leads = generate("lead_scorer", n, 1).drop(columns="converted").to_dict("records")
+    leads = factories.leads(n, 1)
     for i in bad:
         leads[i] = {**leads[i], "questions_asked": -1}
     return [pack(score_chunk(SPEC, SCORER, chunk), chunk.first_row, SPEC.name) for chunk in chunk_leads(leads, size)]

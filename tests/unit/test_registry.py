@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import pathlib
 import pickle
@@ -226,26 +227,44 @@ def test_file_named_like_the_next_version_does_not_livelock_register(empty_regis
         assert version != "v1"
 
 
-def test_registration_racing_another_takes_the_next_version(registered, trained, monkeypatch):
-    # Given another process registered v1 after this one listed the versions
-    before = registered.card(MODEL, "v1")
-    real_versions = Registry.versions
-    calls = []
+RACE_ROUNDS = 4
 
-    def stale_then_real(self, name):
-        calls.append(name)
-        return [] if len(calls) == 1 else real_versions(self, name)
 
-    monkeypatch.setattr(Registry, "versions", stale_then_real)
+def _register_in_rounds(root: pathlib.Path, trained, barrier, results) -> None:  # runs in a forked process
+    registry = Registry(root)
+    versions = []
+    try:
+        for _ in range(RACE_ROUNDS):
+            barrier.wait(timeout=60)  # both processes list the versions at the same moment, every round
+            versions.append(registry.register(trained))
+    except BaseException as exc:
+        barrier.abort()  # the other process stops waiting for this one
+        results.put(f"{type(exc).__name__}: {exc}")
+        raise
+    results.put(versions)
 
-    # When this process registers
-    version = registered.register(trained)
 
-    # Then it lands on v2 and v1 is untouched
-    assert version == "v2"
-    assert registered.card(MODEL, "v1") == before
-    assert registered.card(MODEL, "v2")["version"] == "v2"
-    assert not list((registered.root / MODEL).glob(".staging-*"))
+def test_two_processes_registering_at_once_get_distinct_complete_versions(empty_registry, trained):
+    # Given two processes that register versions of one model at the same moments
+    context = multiprocessing.get_context("fork")  # the child inherits the trained model, no pickling
+    barrier, results = context.Barrier(2), context.Queue()
+    racers = [context.Process(target=_register_in_rounds, args=(empty_registry.root, trained, barrier, results)) for _ in range(2)]
+    for racer in racers:
+        racer.start()
+    # When both have finished
+    got = [results.get(timeout=120) for _ in racers]
+    for racer in racers:
+        racer.join(timeout=30)
+    # Then every registration completed with its own version, v1 to v8, each whole and verified
+    assert [racer.exitcode for racer in racers] == [0, 0], got
+    versions = [v for batch in got for v in batch]
+    assert sorted(versions, key=lambda v: int(v[1:])) == [f"v{i}" for i in range(1, 2 * RACE_ROUNDS + 1)]
+    assert empty_registry.versions(MODEL) == [f"v{i}" for i in range(1, 2 * RACE_ROUNDS + 1)]
+    for version in versions:
+        assert empty_registry.card(MODEL, version)["version"] == version
+        assert empty_registry.load(MODEL, version).version == version  # checksums match the card
+    assert empty_registry.champion(MODEL) in versions
+    assert not list((empty_registry.root / MODEL).glob(".staging-*"))
 
 
 def test_two_registries_on_one_directory_see_the_same_versions(registered, trained):

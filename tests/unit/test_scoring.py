@@ -3,12 +3,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml_core import synthetic
 from ml_core.errors import InvalidBatchError, InvalidLeadError
 from ml_core.fallback import RuleScorer
 from ml_core.features import encode_leads
 from ml_core.onnx_model import OnnxScorer
 from ml_core.scoring import confidence, score_batch, score_one
+from tests import factories
 
 from .helpers import MODEL, valid_lead
 
@@ -33,9 +33,8 @@ def onnx_scorer(served_registry):
 
 
 @pytest.fixture(scope="module")
-def leads(spec):
-    frame = synthetic.generate(MODEL, 40, seed=77)
-    return frame[["id", *spec.feature_names]].to_dict("records")
+def leads():
+    return factories.leads(40, 77)
 
 
 class FixedScorer:

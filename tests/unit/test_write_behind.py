@@ -8,6 +8,7 @@ import time
 
 from tasks.optional_redis import OptionalRedis
 from tasks.write_behind import WriteBehind
+from tests.waits import poll
 
 
 def test_items_are_flushed_in_order_and_drain_waits_for_them() -> None:
@@ -31,9 +32,7 @@ def test_a_full_queue_drops_instead_of_blocking_and_a_failing_batch_does_not_kil
 
     writer: WriteBehind[int] = WriteBehind(flush, max_pending=3, linger=0.0, max_batch=1)
     writer.submit(0)
-    deadline = time.monotonic() + 5
-    while writer._items and time.monotonic() < deadline:  # bounded: until the thread holds item 0
-        time.sleep(0.001)
+    poll(lambda: not writer._items, timeout=5, interval=0.001, what="the writer thread taking item 0")
     accepted = [writer.submit(i) for i in range(1, 6)]
     assert accepted == [True, True, True, False, False] and writer.dropped == 2
     release.set()
