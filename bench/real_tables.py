@@ -149,9 +149,11 @@ TABLES: dict[str, Callable[[], RealTable]] = {
 
 
 def spec_toml(table: RealTable) -> str:
-    """A spec for the table: integer, numeric or categorical by column type; ranges left open."""
+    """A spec for the table: integer, numeric or categorical by column type; ranges left open; the
+    shipped defaults for escalation (a 25 % budget) and bands (hot = top 10 %, warm = next 30 %); no
+    ``[fallback]``, so rules are derived from the data as for a spec ``spec init`` writes."""
     lines = [f'description = "{table.source}"', f'target = "{table.target}"', 'metric = "roc_auc"',
-             "quality_gate = 0.5", "", "[bands]", "hot = 70", "warm = 40", "", "[fallback]", "intercept = 0.0", ""]
+             "quality_gate = 0.5", "escalation_budget = 0.25", "", "[bands]", "hot_share = 0.10", "warm_share = 0.30", ""]
     for column in table.frame.columns:
         if column == table.target:
             continue
