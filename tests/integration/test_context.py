@@ -113,7 +113,8 @@ def test_score_file_reads_conversations_from_json_lines(worker: Path, tmp_path: 
     assert result.exit_code == 1, result.output  # one invalid row
     import csv
 
-    rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+    with (tmp_path / "out.csv").open() as out:
+        rows = list(csv.DictReader(out))
     # Then every conversation is scored exactly as score_lead scores it, and the bad line has its error
     for lead, row in zip(leads, rows):
         assert float(row["probability"]) == score_lead.delay(lead).get(timeout=10)["probability"]
