@@ -30,11 +30,11 @@ import numpy as np
 from ml_core import booleans
 from ml_core.errors import InvalidLeadError, InvalidPropertyError, InvalidRecordError
 from ml_core.identifiers import id_problem
+from ml_core.json_values import BOOL_TYPES, NUMBER_TYPES, json_type
 from ml_core.spec import Feature, Schema
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
-_NUMBER_TYPES = (int, float, np.integer, np.floating)
-_BOOL_TYPES = (bool, np.bool_)
+_NUMBER_TYPES, _BOOL_TYPES = NUMBER_TYPES, BOOL_TYPES
 _MAX_NAME = 64  # field names echoed in errors are cut, so a 1 MB key cannot bloat a result
 _ERRORS: dict[str, type[InvalidRecordError]] = {"lead": InvalidLeadError, "property": InvalidPropertyError}
 
@@ -396,16 +396,4 @@ def _lead_id(value: Any) -> tuple[str | None, str]:
 
 
 def _json_type(value: Any) -> str:
-    if value is MISSING or value is None:
-        return "null"
-    if isinstance(value, _BOOL_TYPES):
-        return "boolean"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, (list, tuple)):
-        return "array"
-    if isinstance(value, _NUMBER_TYPES):
-        return "number"
-    return type(value).__name__
+    return "null" if value is MISSING else json_type(value)

@@ -32,6 +32,7 @@ import orjson
 from ml_core import booleans
 from ml_core.errors import LeadFileError
 from ml_core.features import LeadError
+from ml_core.json_values import is_utf8
 from ml_core.spec import ModelSpec
 
 CSV_SUFFIXES = (".csv",)
@@ -196,7 +197,7 @@ def _read_csv(path: Path, spec: ModelSpec, size: int, unknown_fields: str) -> It
         header = next(reader, None)
         if header is None:
             raise LeadFileError(path.name, "the file is empty: no header row")
-        if not all(map(_is_utf8, header)):
+        if not all(map(is_utf8, header)):
             raise LeadFileError(path.name, "the header row is not valid UTF-8")
         keep = columns_to_read(spec, path.name, header, unknown_fields)
     except BaseException:
@@ -220,7 +221,7 @@ def _csv_chunks(f: Any, reader: Any, spec: ModelSpec, header: list[str], keep: l
                     continue  # a blank line is not a record
                 pos = len(leads)
                 if len(row) != width:
-                    lead_id = row[id_at] if id_at < len(row) and _is_utf8(row[id_at]) else None
+                    lead_id = row[id_at] if id_at < len(row) and is_utf8(row[id_at]) else None
                     rejected[pos] = _error(pos, lead_id or None, [["row", f"has {len(row)} fields, the header has {width}"]])
                     leads.append(None)
                 else:
@@ -314,7 +315,7 @@ def _cell(kind: str, value: Any) -> Any:
         except UnicodeDecodeError:
             return _Problem("not valid UTF-8")
     if isinstance(value, str):
-        return _text(kind, value) if _is_utf8(value) else _Problem("not valid UTF-8")
+        return _text(kind, value) if is_utf8(value) else _Problem("not valid UTF-8")
     if isinstance(value, bool | int):
         return value
     if isinstance(value, float | Decimal):
@@ -355,17 +356,6 @@ def _tags(text: str) -> list[str]:
 
 
 _FROM_TEXT: dict[str, Callable[[str], Any]] = {"id": str, "categorical": str, "tags": _tags, "numeric": _real, "integer": _number, "boolean": _boolean}
-
-
-def _is_utf8(text: str) -> bool:
-    """False for text read with ``surrogateescape`` from bytes that were not UTF-8."""
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _error(pos: int, lead_id: Any, problems: list[list[str]]) -> dict[str, Any]:

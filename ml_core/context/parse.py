@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
+from ml_core.json_values import is_utf8, json_type
+
 MAX_MESSAGES = 200
 MAX_TEXT_CHARS = 2000
 _MAX_TIME_CHARS = 40  # longer than any ISO-8601 time: refused before it reaches the parser
@@ -48,7 +50,7 @@ class Conversation:
 def parse_context(value: Any, statuses: Mapping[str, float]) -> tuple[Conversation | None, list[list[str]]]:
     """The conversation, or ``None`` and its problems as ``[part, problem]`` pairs."""
     if not isinstance(value, Mapping):
-        return None, [["context", f"expected a JSON object, got {_json_type(value)}"]]
+        return None, [["context", f"expected a JSON object, got {json_type(value)}"]]
     problems: list[list[str]] = []
     for key in sorted(map(str, set(value) - set(_FIELDS))):
         problems.append([f"context.{key[:_MAX_NAME]}", "unknown field"])
@@ -73,7 +75,7 @@ def _messages(value: Any, problems: list[list[str]]) -> list[Message]:
         problems.append(["context.messages", "missing (required; [] for a thread without messages)"])
         return []
     if not isinstance(value, list):
-        problems.append(["context.messages", f"expected a JSON array, got {_json_type(value)}"])
+        problems.append(["context.messages", f"expected a JSON array, got {json_type(value)}"])
         return []
     first = max(0, len(value) - MAX_MESSAGES)
     out: list[Message] = []
@@ -82,7 +84,7 @@ def _messages(value: Any, problems: list[list[str]]) -> list[Message]:
         where = f"context.messages[{i}]"
         m = value[i]
         if not isinstance(m, Mapping):
-            problems.append([where, f"expected a JSON object, got {_json_type(m)}"])
+            problems.append([where, f"expected a JSON object, got {json_type(m)}"])
             continue
         if len(m) > 3 or any(k not in _MESSAGE_FIELDS for k in m):
             extra = sorted(map(str, set(m) - set(_MESSAGE_FIELDS)))
@@ -92,10 +94,10 @@ def _messages(value: Any, problems: list[list[str]]) -> list[Message]:
         if sender not in _SENDERS:
             problems.append([f"{where}.from", "expected \"lead\" or \"agent\""])
         if not isinstance(text, str):
-            problems.append([f"{where}.text", f"expected a string, got {_json_type(text)}"])
+            problems.append([f"{where}.text", f"expected a string, got {json_type(text)}"])
             text = ""
         text = text[:MAX_TEXT_CHARS]
-        if not _is_utf8(text):
+        if not is_utf8(text):
             problems.append([f"{where}.text", "is not valid Unicode (a lone surrogate)"])
         at = _time(m.get("at"))
         if at is None:
@@ -127,7 +129,7 @@ def _time(value: Any) -> float | None:
 
 def _budget(value: Any, problems: list[list[str]]) -> bool:
     if not isinstance(value, Mapping):
-        problems.append(["context.budget", f"expected a JSON object with min and/or max, got {_json_type(value)}"])
+        problems.append(["context.budget", f"expected a JSON object with min and/or max, got {json_type(value)}"])
         return False
     bounds = {}
     for key in ("min", "max"):
@@ -147,7 +149,7 @@ def _budget(value: Any, problems: list[list[str]]) -> bool:
 
 def _timeline(value: Any, problems: list[list[str]]) -> dict[str, Any]:
     if not isinstance(value, str):
-        problems.append(["context.timeline", f"expected a string (free text or a YYYY-MM-DD date), got {_json_type(value)}"])
+        problems.append(["context.timeline", f"expected a string (free text or a YYYY-MM-DD date), got {json_type(value)}"])
         return {}
     if len(value) <= 10:
         try:
@@ -155,7 +157,7 @@ def _timeline(value: Any, problems: list[list[str]]) -> dict[str, Any]:
         except ValueError:
             pass
     text = value[:MAX_TEXT_CHARS]
-    if not _is_utf8(text):
+    if not is_utf8(text):
         problems.append(["context.timeline", "is not valid Unicode (a lone surrogate)"])
         return {}
     return {"timeline_text": normalize(text)}
@@ -163,7 +165,7 @@ def _timeline(value: Any, problems: list[list[str]]) -> dict[str, Any]:
 
 def _employment(value: Any, statuses: Mapping[str, float], problems: list[list[str]]) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        problems.append(["context.employment", f"expected a JSON object, got {_json_type(value)}"])
+        problems.append(["context.employment", f"expected a JSON object, got {json_type(value)}"])
         return {}
     out: dict[str, Any] = {}
     status, years = value.get("status"), value.get("years_in_role")
@@ -187,29 +189,3 @@ def _count(value: Any, where: str, low: int, problems: list[list[str]]) -> int:
         problems.append([where, f"expected an integer from {low} to 1000"])
         return low
     return int(value)
-
-
-def _is_utf8(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, (list, tuple)):
-        return "array"
-    return type(value).__name__
