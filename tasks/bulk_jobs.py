@@ -67,16 +67,26 @@ def finalize_if_complete(store: BulkStore, job_id: str) -> dict[str, Any] | None
 
 
 def recover(app: Celery, store: BulkStore, job_id: str, window: int) -> list[int]:
-    """Re-dispatch the unrecorded chunks claimed by workers that stopped beating (``tasks.bulk_claims``)."""
+    """Re-dispatch the unrecorded chunks claimed by workers that stopped beating (``tasks.bulk_claims``).
+
+    A dead worker may also have taken a chunk from the broker without living to claim it; the
+    broker restores that message only after its visibility timeout. So when a worker is found
+    dead, the job's unclaimed, unrecorded chunks go out again too: at most the client's two
+    windows, and a chunk run twice still records one result.
+    """
     claimants = store.claimants(job_id)
     dead = claimants - store.alive(claimants)
-    released = [chunk for chunk in store.release(job_id, dead) if store.has_input(job_id, chunk)]
-    if released:
-        log.warning("bulk job %s: worker(s) %s stopped beating; re-dispatching chunks %s", job_id, sorted(dead), released)
-    meta = store.meta(job_id) if released else {}
-    for at in range(0, len(released), window):
-        dispatch(app, job_id, meta["model"], released[at : at + window])
-    return released
+    if not dead:
+        return []
+    released = set(store.release(job_id, dead))
+    unclaimed = store.submitted(job_id) - store.recorded(job_id) - store.claimed(job_id)
+    chunks = sorted(chunk for chunk in released | unclaimed if store.has_input(job_id, chunk))
+    if chunks:
+        log.warning("bulk job %s: worker(s) %s stopped beating; re-dispatching chunks %s", job_id, sorted(dead), chunks)
+        model = store.meta(job_id)["model"]
+        for at in range(0, len(chunks), window):
+            dispatch(app, job_id, model, chunks[at : at + window])
+    return chunks
 
 
 def resume(app: Celery, store: BulkStore, job_id: str, window: int) -> dict[str, Any]:

@@ -182,6 +182,9 @@ class BulkStore:
             pipe.expire(key, self.ttl)
             pipe.execute()
 
+    def claimed(self, job_id: str) -> set[int]:
+        return {int(k) for k in self.client.hkeys(self.key(job_id, "claims"))}
+
     def claimants(self, job_id: str) -> set[str]:
         return {v.decode() for v in cast(list[bytes], self.client.hvals(self.key(job_id, "claims")))}
 

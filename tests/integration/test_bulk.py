@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from ml_core.errors import BulkJobError
 from ml_core.lead_files import chunk_leads
 from tasks import BulkJob, bulk_chunk, bulk_resume, bulk_score, predict_batch
+from tasks.bulk_jobs import recover
 from tasks.bulk_store import Progress
 from tasks.cli import main
 from tests import factories
@@ -123,6 +124,32 @@ def test_a_waiting_client_re_dispatches_chunks_whose_messages_were_lost(worker: 
     # Then, seeing no progress, it re-dispatched the chunks itself and the job completed
     assert summary["leads"] == summary["scored"] == 1200
     assert_summary_matches(summary, assert_every_lead_once(job, leads, invalid_rows=set()))
+
+
+def test_a_dead_worker_s_chunks_and_those_it_took_without_claiming_go_out_again(worker: Path) -> None:
+    # Given a job of four chunks: one recorded, one claimed by a worker that stopped beating, and two
+    # that no worker claimed (a dead worker can take a message from the broker and die before
+    # claiming it, and the broker gives that message back only after its visibility timeout)
+    leads = factories.leads(1600, 6)
+    job = BulkJob("unclaimed-chunks-job", stall_seconds=600)
+    job.delete()
+    job.store.create(job.id, {"model": "lead_scorer", "chunk_size": 400, "origin": {}})
+    for i, chunk in enumerate(chunk_leads(leads, 400)):
+        job.store.submit(job.id, i, len(chunk.leads), chunk.to_json())
+    job.store.end_input(job.id, 4, 1600)
+    job.store.claim(job.id, 1, "gone-host:1")
+    bulk_chunk.delay(job.id, 0, "lead_scorer").get(timeout=30)
+
+    # When the client checks the claimants
+    recovered = recover(job.app, job.store, job.id, window=4)
+
+    # Then every unrecorded chunk went out again, and the job completes without the stall timer
+    assert recovered == [1, 2, 3]
+    summary = job.wait(timeout=60)
+    assert summary["leads"] == summary["scored"] == 1600
+    assert_summary_matches(summary, assert_every_lead_once(job, leads, invalid_rows=set()))
+    # and with no dead claimant, nothing is sent twice
+    assert recover(job.app, job.store, job.id, window=4) == []
 
 
 def _kill_worker_tree(pid: int) -> None:
