@@ -1,8 +1,8 @@
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml constraints.txt README.md beat_schedule.py ./
+COPY pyproject.toml constraints.txt README.md ./
 COPY ml_core ml_core
-COPY tasks tasks
+COPY leadscore leadscore
 COPY models models
 RUN pip install --no-cache-dir -c constraints.txt -e . && useradd --create-home leadscore && mkdir -p .run metrics && chown -R leadscore models .run metrics
 USER leadscore

@@ -1,7 +1,7 @@
 """leadscore's benchmark harness: ``scripts/bench`` (or ``.venv/bin/python -m bench``) writes BENCHMARKS.md.
 
 It starts its own workers on the configured Redis (``LEADSCORE_BROKER_URL``), with the stack's
-exact worker commands (``tasks.stack.commands``) on queues of their own, so a running stack
+exact worker commands (``leadscore.cli.stack.commands``) on queues of their own, so a running stack
 never takes its tasks. Every figure in the report is measured in the same run.
 
 A section is a module in ``bench/`` with ``TITLE`` and ``run(ctx: BenchContext) -> Section``,

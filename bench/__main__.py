@@ -16,12 +16,12 @@ from bench.context import BENCH_QUEUES, MODEL, BenchContext, served_models, work
 from bench.report import Section, git_revision, machine, now_utc, redis_version, render
 from bench.sections import SECTIONS
 from bench.workers import REPO, WorkerPool, worker_argv
+from leadscore.app import create_app
+from leadscore.cli.card_text import estimate_text
+from leadscore.settings import Settings, get_settings
 from ml_core.errors import ModelNotFoundError
 from ml_core.lifecycle import train_and_register
 from ml_core.registry import Registry
-from ml_core.settings import Settings, get_settings
-from tasks.app import create_app
-from tasks.card_text import estimate_text
 
 QUICK_BANNER = (
     "> **Quick smoke run** (`--quick`): reduced sizes on a machine that may be busy. These figures show the "

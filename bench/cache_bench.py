@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import redis
 
-from ml_core.settings import get_settings
+from leadscore import ping, score_lead
+from leadscore.client.score_client import ScoreClient
+from leadscore.settings import get_settings
 from ml_core.synthetic import generate
-from tasks import ping, score_lead
-from tasks.client import ScoreClient
 
 MODEL = "lead_scorer"
 

@@ -10,9 +10,9 @@ from typing import Any
 from celery import Celery
 
 from bench.workers import WorkerPool
+from leadscore.settings import Settings
 from ml_core.errors import ModelNotFoundError
 from ml_core.registry import Registry
-from ml_core.settings import Settings
 from ml_core.spec import ModelSpec, available_models
 from ml_core.synthetic import generate
 

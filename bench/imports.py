@@ -30,7 +30,7 @@ print(seconds, hwm / 1024, ",".join(heavy) or "-")
 
 def run(ctx: BenchContext) -> Section:
     reps = ctx.size(quick=3, full=9)
-    imports = [(module, *_import(module, reps)) for module in ("tasks.client", "tasks", "tasks.cli")]
+    imports = [(module, *_import(module, reps)) for module in ("leadscore.client", "leadscore", "leadscore.cli.main")]
     leadscore = str(Path(sys.executable).parent / "leadscore")  # the console script beside this interpreter
     help_s = statistics.median(_wall([leadscore, "--help"]) for _ in range(reps))
     before, after, loaded = _worker_rss(ctx)
@@ -47,8 +47,8 @@ def run(ctx: BenchContext) -> Section:
                   [(role, before[role], after[role], loaded.get(role, "")) for role in before]),
         ],
         targets=[
-            Target("import tasks.client", f"< {CLIENT_SECONDS:g} s", f"{client[1]:.2f} s", client[1] < CLIENT_SECONDS),
-            Target("import tasks.client", f"< {CLIENT_MIB} MiB RSS", f"{client[2]:.0f} MiB", client[2] < CLIENT_MIB),
+            Target("import leadscore.client.score_client", f"< {CLIENT_SECONDS:g} s", f"{client[1]:.2f} s", client[1] < CLIENT_SECONDS),
+            Target("import leadscore.client.score_client", f"< {CLIENT_MIB} MiB RSS", f"{client[2]:.0f} MiB", client[2] < CLIENT_MIB),
             Target("leadscore --help", f"< {HELP_SECONDS:g} s", f"{help_s:.2f} s", help_s < HELP_SECONDS),
         ],
     )

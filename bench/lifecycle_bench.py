@@ -28,11 +28,11 @@ from onnx import load_from_string, numpy_helper
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from bench.model_stack import interleaved_timings_ms, machine
+from leadscore.settings import get_settings
 from ml_core import onnx_model, synthetic
 from ml_core.dataset import training_set
 from ml_core.onnx_model import OnnxScorer
 from ml_core.optimize import COMPACT_TREES, QUANTIZABLE_OPS, Tolerance, compare, fit_compact, optimize, quantize_int8
-from ml_core.settings import get_settings
 from ml_core.spec import load_spec
 from ml_core.training import TrainedModel, fit
 

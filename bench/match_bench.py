@@ -42,7 +42,7 @@ def main() -> None:
         for n in sizes:
             local = timings_ms(lambda: rank_properties([matcher], lead, listings[n], top_k=10, max_properties=max(sizes)), args.repeats)
             rows.append((n, "in-process `rank_properties`", local, None))
-        from tasks import match_properties
+        from leadscore import match_properties
 
         with tempfile.TemporaryDirectory() as tmp, scoring_worker(models_dir, Path(tmp) / "worker.log"):
             for n in sizes:

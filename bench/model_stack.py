@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import onnxruntime
 
+from leadscore.settings import get_settings
 from ml_core.errors import ModelNotFoundError
 from ml_core.lifecycle import train_and_register
 from ml_core.registry import Registry
-from ml_core.settings import get_settings
 from ml_core.spec import available_models
 from ml_core.synthetic import generate
 

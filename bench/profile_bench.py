@@ -22,9 +22,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from bench.model_stack import interleaved_timings_ms, machine, p, profile_lead, properties, scoring_worker, trained_models
+from ml_core.lead_profile import split_lead
 from ml_core.matching import PREFERENCES, rank_properties
 from ml_core.pool import ModelPool
-from ml_core.profile import split_lead
 from ml_core.registry import Registry
 from ml_core.scoring import score_one
 
@@ -63,7 +63,7 @@ def main() -> None:
                     args.repeats,
                 )
                 rows.extend((n, how, ms) for how, ms in local.items())
-        from tasks import predict_churn, recommend_properties, score_lead, score_lead_profile
+        from leadscore import predict_churn, recommend_properties, score_lead, score_lead_profile
 
         with tempfile.TemporaryDirectory() as tmp, scoring_worker(models_dir, Path(tmp) / "worker.log"):
             for n in sizes:

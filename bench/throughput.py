@@ -9,9 +9,9 @@ from typing import Any
 
 from bench.context import MODEL, BenchContext
 from bench.report import Section, Table, Target
+from leadscore.client.bulk import bulk_score
 from ml_core.onnx_model import OnnxScorer
 from ml_core.scoring import score_batch
-from tasks.bulk_client import bulk_score
 
 TITLE = "Throughput: one task per lead, predict_batch, bulk_score and the in-process floor"
 

@@ -1,6 +1,6 @@
 """The benchmark's own workers: the stack's worker commands, with the bench tasks included.
 
-``tasks.stack.commands`` gives the exact argv the local stack and docker-compose run (pool,
+``leadscore.cli.stack.commands`` gives the exact argv the local stack and docker-compose run (pool,
 concurrency, prefetch per queue); the bench only renames the nodes and adds ``-I bench.yardstick_tasks``.
 Memory is read from ``/proc``: VmRSS now, VmHWM (peak resident set) since the process started.
 """
@@ -17,8 +17,8 @@ from typing import Any
 
 from celery import Celery
 
-from ml_core.settings import Settings
-from tasks.stack import commands
+from leadscore.cli.stack import commands
+from leadscore.settings import Settings
 
 WORKERS = ("worker-scoring", "worker-batch")
 REPO = Path(__file__).resolve().parent.parent

@@ -12,9 +12,9 @@ from typing import Any
 import joblib
 import numpy as np
 
+from leadscore import app
+from leadscore.settings import get_settings
 from ml_core.registry import NATIVE_FILE, Registry
-from ml_core.settings import get_settings
-from tasks import app
 
 
 @app.task(name="bench.echo", acks_late=True)

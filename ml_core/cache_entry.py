@@ -4,7 +4,7 @@ The digest is computed from the lead's *encoded* float32 row (after validation, 
 one-hot encoding) and the spec's sha256, never from the lead id or its raw JSON: two leads with the
 same features share one entry, field order or ``1`` vs ``true`` do not matter, and a spec change
 (even one that keeps the same columns) can never read another encoding's entries. The model name
-and version are part of the cache key beside the digest (``tasks/cache.py``).
+and version are part of the cache key beside the digest (``leadscore/stores/cache.py``).
 
 The packed value is the result without ``lead_id`` and ``latency_ms``, zlib-compressed JSON;
 ``unpack`` gives it back for the lead that asked.

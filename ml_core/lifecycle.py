@@ -9,6 +9,7 @@ from typing import Any
 from ml_core import rollout, synthetic
 from ml_core.dataset import read_table, training_set
 from ml_core.featurizers import featurize_table
+from ml_core.parity import PARITY_TOLERANCE
 from ml_core.registry import Registry
 from ml_core.retrain import version_files
 from ml_core.training import DEFAULT_TIME_BUDGET, Progress, train
@@ -26,7 +27,7 @@ def train_and_register(
     holdout: float = 0.0,
     time_budget: float = DEFAULT_TIME_BUDGET,
     families: Collection[str] | None = None,
-    parity_tolerance: float = 1e-4,
+    parity_tolerance: float = PARITY_TOLERANCE,
     champion: bool = True,
     progress: Progress | None = None,
 ) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from threadpoolctl import threadpool_limits
 from ml_core import onnx_model
 from ml_core.bands import cut_offs
 from ml_core.onnx_model import OnnxScorer
+from ml_core.parity import PARITY_TOLERANCE
 from ml_core.spec import Bands
 from ml_core.training import TrainedModel
 
@@ -47,7 +48,7 @@ class Tolerance:
     max_auc_drop: float = 0.005
     max_abs_diff: float = 0.1
     max_flip_rate: float = 0.02
-    parity_tolerance: float = 1e-4
+    parity_tolerance: float = PARITY_TOLERANCE
     """A compact ensemble's own ONNX export must match its native model like any registered one."""
 
 

@@ -6,7 +6,7 @@ whose recording returned survives a crash of the process, of Redis, or of the ma
 model and lead: recording again (a redelivered task, a correction) replaces the row.
 
 No training/serving skew: the features stored are the snapshot a worker recorded when it scored
-the lead (``tasks/snapshots.py``), the last one taken at or before the outcome occurred. Features
+the lead (``leadscore/worker/snapshots.py``), the last one taken at or before the outcome occurred. Features
 scored only after the outcome would leak the outcome into training, and a lead never scored has
 none: such an outcome is stored with ``features`` NULL (the label is never lost) and left out of
 training, which reports how many were.
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from ml_core.errors import InvalidOutcomeError
 from ml_core.identifiers import id_problem
+from ml_core.timestamps import utc_iso
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -136,11 +137,11 @@ class OutcomeStore:
             "lead_id": lead_id,
             "property_id": property_id or "",
             "outcome": int(outcome),
-            "occurred_at": occurred_at.astimezone(UTC).isoformat(timespec="milliseconds"),
-            "recorded_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "occurred_at": utc_iso(occurred_at.timestamp()),
+            "recorded_at": utc_iso(),
             "features": json.dumps(snapshot.features, separators=(",", ":")) if snapshot else None,
             "scored_version": snapshot.version if snapshot else None,
-            "scored_at": datetime.fromtimestamp(snapshot.scored_at, UTC).isoformat(timespec="milliseconds") if snapshot else None,
+            "scored_at": utc_iso(snapshot.scored_at) if snapshot else None,
         }
         with self._lock:
             self._db().execute(

@@ -24,7 +24,6 @@ import shutil
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +33,7 @@ from ml_core.errors import ArtifactIntegrityError, ModelNotFoundError
 from ml_core.identifiers import model_name
 from ml_core.identity import ONNX_FILE, identity, stamp
 from ml_core.spec import ModelSpec, load_spec, spec_path
+from ml_core.timestamps import utc_iso
 
 if TYPE_CHECKING:  # serving processes load models without importing scikit-learn's training stack
     from ml_core.training import TrainedModel
@@ -114,7 +114,7 @@ class Registry:
         native = _dump(trained.model)
         card: dict[str, Any] = {
             "name": name,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "created_at": utc_iso(),
             "spec_sha256": trained.spec.sha256,
             "family": trained.family,
             "features": [{"name": f.name, "kind": f.kind} for f in trained.spec.features],

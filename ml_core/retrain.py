@@ -43,6 +43,7 @@ from ml_core.identity import ONNX_FILE
 from ml_core.onnx_model import OnnxScorer
 from ml_core.optimize import Optimized, Tolerance, optimize
 from ml_core.outcomes import OutcomeStore
+from ml_core.parity import PARITY_TOLERANCE
 from ml_core.registry import Registry
 from ml_core.training import DEFAULT_TIME_BUDGET, TrainedModel, fit, metric_value
 
@@ -61,7 +62,7 @@ class RetrainPolicy:
     time_budget: float = DEFAULT_TIME_BUDGET
     seed: int = 42
     holdout: float = 0.0
-    parity_tolerance: float = 1e-4
+    parity_tolerance: float = PARITY_TOLERANCE
     champion_tolerance: float = 0.005
     optimize: Tolerance = field(default_factory=Tolerance)
     challenger_mode: rollout.Mode = "shadow"

@@ -25,11 +25,11 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ml_core.errors import ModelNotFoundError, RolloutError
 from ml_core.registry import Registry, atomic_write
+from ml_core.timestamps import utc_iso
 
 CHALLENGER_FILE, HISTORY_FILE = "challenger.json", "history.jsonl"
 Mode = Literal["none", "shadow", "canary"]
@@ -49,10 +49,6 @@ class Challenger:
             return False
         digest = hashlib.blake2b(f"{model}:{self.version}:{lead_id}".encode(), digest_size=8).digest()
         return int.from_bytes(digest, "big") % 10_000 < round(self.percent * 100)
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def challenger(registry: Registry, name: str) -> Challenger | None:
@@ -75,7 +71,7 @@ def history(registry: Registry, name: str) -> list[dict[str, Any]]:
 
 def record(registry: Registry, name: str, event: str, **detail: Any) -> dict[str, Any]:
     """Append one entry to the model's history and return it."""
-    entry = {"ts": now_iso(), "event": event, "model": name, **detail}
+    entry = {"ts": utc_iso(), "event": event, "model": name, **detail}
     line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
     fd = os.open(registry.model_dir(name) / HISTORY_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
@@ -91,7 +87,7 @@ def set_challenger(registry: Registry, name: str, version: str, mode: Mode = "no
     verify_loads(registry, name, version)
     if version == champion_or_none(registry, name):
         raise RolloutError(name, f"{version} is the champion; a challenger must be another version")
-    state = Challenger(version, mode, _checked_percent(name, mode, percent), now_iso())
+    state = Challenger(version, mode, _checked_percent(name, mode, percent), utc_iso())
     atomic_write(registry.model_dir(name) / CHALLENGER_FILE, json.dumps(asdict(state)))
     return record(registry, name, "challenger_set", version=version, mode=mode, percent=state.percent)
 
@@ -103,7 +99,7 @@ def set_mode(registry: Registry, name: str, mode: Mode, percent: float = 0.0) ->
     current = challenger(registry, name)
     if current is None:
         raise RolloutError(name, "no challenger registered; retrain first")
-    state = Challenger(current.version, mode, _checked_percent(name, mode, percent), now_iso())
+    state = Challenger(current.version, mode, _checked_percent(name, mode, percent), utc_iso())
     atomic_write(registry.model_dir(name) / CHALLENGER_FILE, json.dumps(asdict(state)))
     return record(registry, name, "rollout_mode", version=current.version, mode=mode, percent=state.percent)
 

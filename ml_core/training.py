@@ -27,6 +27,7 @@ from ml_core import candidates, onnx_model, selection
 from ml_core.dataset import TrainingSet
 from ml_core.errors import DatasetError, RegistrationRefusedError
 from ml_core.imputation import blanked
+from ml_core.parity import PARITY_TOLERANCE
 from ml_core.ranking import METRICS, ranking_metrics
 from ml_core.ranking import metric_value as _metric_value
 from ml_core.spec import ModelSpec
@@ -98,7 +99,7 @@ def train(
     repeats: int | None = None,
     holdout: float = 0.0,
     time_budget: float = DEFAULT_TIME_BUDGET,
-    parity_tolerance: float = 1e-4,
+    parity_tolerance: float = PARITY_TOLERANCE,
     families: Collection[str] | None = None,
     progress: Progress | None = None,
 ) -> TrainedModel:
@@ -119,7 +120,7 @@ def fit(
     repeats: int | None = None,
     holdout: float = 0.0,
     time_budget: float = DEFAULT_TIME_BUDGET,
-    parity_tolerance: float = 1e-4,
+    parity_tolerance: float = PARITY_TOLERANCE,
     families: Collection[str] | None = None,
     progress: Progress | None = None,
 ) -> TrainedModel:

@@ -2,7 +2,7 @@
 
 The environment is set when this file is imported, the first conftest pytest loads: pytest
 imports the conftest files of the paths on its command line *before* ``pytest_configure``, and
-``tests/integration/conftest.py`` imports ``tasks``, whose app reads the settings once. Set any
+``tests/integration/conftest.py`` imports ``leadscore``, whose app reads the settings once. Set any
 later, a targeted run (``scripts/test tests/integration/...``) sent its tasks to the default Redis.
 """
 
@@ -21,7 +21,7 @@ os.environ.pop("LEADSCORE_EVENTS_URL", None)  # events share the test cache data
 
 
 def pytest_configure(config: object) -> None:
-    from ml_core.settings import get_settings
+    from leadscore.settings import get_settings
 
     get_settings.cache_clear()
 

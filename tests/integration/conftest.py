@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from leadscore.settings import get_settings
 from ml_core.lifecycle import train_and_register
 from ml_core.registry import Registry
-from ml_core.settings import get_settings
 from ml_core.spec import available_models
 from tests.integration.workers import close_client_apps, open_client_apps, running_worker, worker_env
 
@@ -51,7 +51,7 @@ def _close_every_client_app() -> Iterator[None]:
 def redis_available() -> None:
     """Locally a missing Redis skips; in CI it fails, so a broken setup never passes green."""
     settings = get_settings()
-    from tasks import app
+    from leadscore import app
 
     assert app.conf.broker_url == settings.broker_url, "the app was created before the test settings were set"
     try:
@@ -63,7 +63,7 @@ def redis_available() -> None:
             raise
         pytest.skip(f"Redis not reachable: {exc}")
     if settings.broker_url.startswith("amqp"):
-        from tasks import app
+        from leadscore import app
 
         app.control.purge()  # RabbitMQ keeps queues across runs: start from empty ones
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from ml_core.settings import get_settings
-from tasks.metrics import _multiproc_dir
+from leadscore.settings import get_settings
+from leadscore.worker.metrics import _multiproc_dir
 
 
 def invalid_count(model: str) -> float:

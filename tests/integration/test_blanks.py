@@ -19,6 +19,11 @@ import pytest
 import redis
 from click.testing import CliRunner
 
+from leadscore import drift_check, predict_batch, score_lead
+from leadscore.cli.main import main
+from leadscore.settings import get_settings
+from leadscore.stores.events import stream_key
+from leadscore.worker.snapshots import drift_key
 from ml_core.errors import InvalidLeadError
 from ml_core.fallback import RuleScorer
 from ml_core.features import encode_leads
@@ -26,12 +31,7 @@ from ml_core.lifecycle import train_and_register
 from ml_core.pool import ModelPool
 from ml_core.registry import ONNX_FILE, Registry
 from ml_core.scoring import score_batch
-from ml_core.settings import get_settings
 from ml_core.spec import Fallback
-from tasks import drift_check, predict_batch, score_lead
-from tasks.cli import main
-from tasks.events import stream_key
-from tasks.snapshots import drift_key
 from tests.blank_tables import BLANK_MODEL, BLANK_SPEC_TOML, blank_lead, blank_table
 from tests.waits import poll
 

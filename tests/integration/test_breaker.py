@@ -7,10 +7,10 @@ from typing import Any
 
 import redis
 
+from leadscore.stores.events import stream_key
+from leadscore.worker.process import BREAKER_EVENT
 from ml_core.lifecycle import train_and_register
 from ml_core.registry import Registry
-from tasks.events import stream_key
-from tasks.worker import BREAKER_EVENT
 from tests import factories
 from tests.conftest import TEST_REDIS
 from tests.integration.conftest import copy_specs

@@ -18,12 +18,12 @@ import pytest
 import redis
 from click.testing import CliRunner
 
+from leadscore import BulkJob, bulk_chunk, bulk_resume, bulk_score, predict_batch
+from leadscore.cli.main import main
+from leadscore.stores.bulk import Progress
+from leadscore.stores.bulk_jobs import recover
 from ml_core.errors import BulkJobError
 from ml_core.lead_files import chunk_leads
-from tasks import BulkJob, bulk_chunk, bulk_resume, bulk_score, predict_batch
-from tasks.bulk_jobs import recover
-from tasks.bulk_store import Progress
-from tasks.cli import main
 from tests import factories
 from tests.conftest import TEST_REDIS
 from tests.integration.workers import closing_client_app, running_worker, worker_env

@@ -18,15 +18,15 @@ import pytest
 import redis
 from scipy.special import logit
 
+from leadscore import explain_lead, predict_batch, score_lead
+from leadscore.client.score_client import ScoreClient
+from leadscore.settings import Settings, get_settings
+from leadscore.stores.cache import entry_key
+from leadscore.stores.events import HANDOFF, decode, stream_key
 from ml_core.cache_entry import feature_digest
 from ml_core.features import encode_leads
 from ml_core.lifecycle import train_and_register
 from ml_core.registry import Registry
-from ml_core.settings import Settings, get_settings
-from tasks import explain_lead, predict_batch, score_lead
-from tasks.cache import entry_key
-from tasks.client import ScoreClient
-from tasks.events import HANDOFF, decode, stream_key
 from tests.conftest import TEST_REDIS
 from tests.factories import leads
 from tests.integration.conftest import copy_specs

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import redis
 
+from leadscore import predict_batch, score_lead
+from leadscore.client.score_client import ScoreClient
+from leadscore.settings import get_settings
+from leadscore.tasks.scoring import ping
+from leadscore.worker.snapshots import snapshots_key
 from ml_core.errors import InvalidLeadError
-from ml_core.settings import get_settings
-from tasks import predict_batch, score_lead
-from tasks.client import ScoreClient
-from tasks.scoring import ping
-from tasks.snapshots import snapshots_key
 from tests.waits import poll
 
 MODEL = "lead_scorer"
@@ -103,7 +103,7 @@ def test_the_score_client_caches_a_conversation_by_its_derived_features(worker: 
 def test_score_file_reads_conversations_from_json_lines(worker: Path, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from tasks.cli import main
+    from leadscore.cli.main import main
 
     # Given a JSON-lines file of conversations (and one line that is not JSON)
     leads = [json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("*.json"))]

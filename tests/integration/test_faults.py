@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from ml_core.settings import Settings
-from tasks.client import ScoreClient
+from leadscore.client.score_client import ScoreClient
+from leadscore.settings import Settings
 from tests.conftest import TEST_AMQP, TEST_REDIS
 from tests.factories import leads
 from tests.integration.workers import client_app, die_with_parent, running_worker, settings_for, stop_group, worker_env
@@ -154,7 +154,7 @@ def test_slow_model_loading_never_gets_a_child_killed(redis_available: None, mod
 def start_beat(env: dict[str, str], log: Path, schedule_file: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks", "beat", "--loglevel", "INFO", "--schedule", str(schedule_file)],
+            [sys.executable, "-m", "celery", "-A", "leadscore", "beat", "--loglevel", "INFO", "--schedule", str(schedule_file)],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
         )
 

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tasks import score_lead
+from leadscore import score_lead
 from tests import factories
 from tests.integration.redis_server import free_port
 from tests.integration.workers import die_with_parent, stop_group, worker_env
@@ -37,7 +37,7 @@ def test_flower_shows_workers_and_tasks_behind_basic_auth(worker: Path, tmp_path
     env["FLOWER_BASIC_AUTH"] = auth
     with open(tmp_path / "flower.log", "ab") as log:
         flower = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks", "flower", "--address=127.0.0.1", f"--port={port}"],
+            [sys.executable, "-m", "celery", "-A", "leadscore", "flower", "--address=127.0.0.1", f"--port={port}"],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
         )
     base = f"http://127.0.0.1:{port}"

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from leadscore import ping, predict_batch, score_lead
 from ml_core.errors import InvalidBatchError, InvalidLeadError, InvalidPayloadError
 from ml_core.spec import load_spec
-from tasks import ping, predict_batch, score_lead
 from tests import factories
 from tests.fuzz.strategies import deeply_nested, malformed_leads, valid_leads
 from tests.unit.helpers import MODEL, REPO_MODELS

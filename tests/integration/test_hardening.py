@@ -14,9 +14,9 @@ import kombu
 import pytest
 from celery.result import AsyncResult
 
+from leadscore import app, explain_lead, outcome_status, ping, predict_batch, promote, record_outcome, score_lead
+from leadscore.settings import get_settings
 from ml_core.errors import InvalidArgumentError, InvalidLeadError, InvalidOutcomeError, InvalidPayloadError, ModelNotFoundError
-from ml_core.settings import get_settings
-from tasks import app, explain_lead, outcome_status, ping, predict_batch, promote, record_outcome, score_lead
 from tests import factories
 
 QUEUES = ("scoring", "batch", "training", "deep")

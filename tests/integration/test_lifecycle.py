@@ -25,13 +25,13 @@ import pytest
 import redis
 from celery import Celery
 
+from leadscore.stores.events import stream_key
+from leadscore.worker.snapshots import drift_key, snapshots_key
 from ml_core import rollout
 from ml_core.errors import ArtifactIntegrityError, RegistrationRefusedError
 from ml_core.lifecycle import train_and_register
 from ml_core.registry import ONNX_FILE, Registry
 from ml_core.synthetic import generate
-from tasks.events import stream_key
-from tasks.snapshots import drift_key, snapshots_key
 from tests.conftest import TEST_REDIS
 from tests.factories import leads
 from tests.integration.conftest import copy_specs

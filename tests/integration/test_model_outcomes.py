@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 import redis
 
+from leadscore.stores.events import stream_key
+from leadscore.worker.snapshots import snapshots_key
 from ml_core.errors import InvalidOutcomeError
 from ml_core.lifecycle import train_and_register
 from ml_core.outcomes import subject
 from ml_core.registry import Registry
 from ml_core.synthetic import generate
-from tasks.events import stream_key
-from tasks.snapshots import snapshots_key
 from tests.integration.conftest import copy_specs
 from tests.integration.test_lifecycle import URLS, flush_lifecycle_dbs, lifecycle_env, now_iso, poll
 from tests.integration.workers import client_app, running_worker

@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from leadscore import match_properties, predict_churn, predict_churn_batch, recommend_properties, score_lead, score_lead_profile
+from leadscore.settings import get_settings
 from ml_core.errors import InvalidLeadError
 from ml_core.featurizers import featurize_table
 from ml_core.onnx_model import OnnxScorer
 from ml_core.registry import Registry
-from ml_core.settings import get_settings
 from ml_core.synthetic import generate
-from tasks import match_properties, predict_churn, predict_churn_batch, recommend_properties, score_lead, score_lead_profile
 from tests import factories
 from tests.conftest import TEST_REDIS
 from tests.integration.conftest import ALL_MODELS, copy_specs
@@ -42,8 +42,8 @@ def test_every_spec_is_trained_and_registered_with_its_card(models_dir: Path) ->
 
 
 def test_every_model_appears_in_leadscore_status(worker: Path) -> None:
-    from tasks import app
-    from tasks.status import gather
+    from leadscore import app
+    from leadscore.cli.status import gather
 
     def every_model_served() -> dict[str, Any] | None:  # each worker child warms its models in a thread after the fork
         served: dict[str, Any] = gather(app, get_settings(), timeout=5)["workers"]["scoring"]["models"]
@@ -54,8 +54,8 @@ def test_every_model_appears_in_leadscore_status(worker: Path) -> None:
 
 
 def test_status_reports_an_empty_queue_as_zero(worker: Path) -> None:
-    from tasks import app
-    from tasks.status import queue_depths
+    from leadscore import app
+    from leadscore.cli.status import queue_depths
 
     settings = get_settings()
     queues = [settings.scoring_queue, settings.batch_queue, settings.training_queue, settings.deep_queue]
@@ -73,9 +73,10 @@ def test_an_invalid_score_lead_call_is_counted_as_an_invalid_lead(worker: Path) 
 def test_status_shows_the_realized_escalation_rate_and_band_shares_beside_the_card(worker: Path, models_dir: Path) -> None:
     import redis
 
-    from tasks import app
-    from tasks.status import gather, store_of
-    from tasks.traffic_mix import mix_key, traffic_mix
+    from leadscore import app
+    from leadscore.cli.status import gather
+    from leadscore.stores.cache import store_of
+    from leadscore.stores.traffic_mix import mix_key, traffic_mix
 
     settings = get_settings()
     store = store_of(settings)
@@ -214,7 +215,7 @@ def test_each_model_scores_its_own_example_from_the_cli(worker: Path, model: str
 
     from click.testing import CliRunner
 
-    from tasks.cli import main
+    from leadscore.cli.main import main
 
     result = CliRunner().invoke(main, argv)
     assert result.exit_code == 0, result.output
@@ -226,7 +227,7 @@ def test_match_ranks_the_example_listings_from_the_cli(worker: Path) -> None:
 
     from click.testing import CliRunner
 
-    from tasks.cli import main
+    from leadscore.cli.main import main
 
     result = CliRunner().invoke(main, ["match", "--sample", "--top-k", "3"])
     assert result.exit_code == 0, result.output

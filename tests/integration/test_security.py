@@ -12,8 +12,8 @@ import kombu
 import pytest
 import redis
 
-from ml_core.settings import get_settings
-from tasks import ping
+from leadscore import ping
+from leadscore.settings import get_settings
 from tests import factories
 from tests.integration.redis_server import RedisServer, free_port, redis_server
 from tests.integration.workers import closing_client_app, running_worker, worker_env

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from leadscore import predict_batch, score_lead
 from ml_core.errors import InvalidBatchError, InvalidLeadError
 from ml_core.onnx_model import OnnxScorer
 from ml_core.registry import Registry
 from ml_core.synthetic import generate
-from tasks import predict_batch, score_lead
 from tests.conftest import TEST_REDIS
 from tests.factories import leads
 from tests.integration.conftest import copy_specs

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import redis
 
-from ml_core.settings import Settings
-from tasks.side_effects import Outcome, SideEffects
+from leadscore.settings import Settings
+from leadscore.stores.side_effects import ScoreRecord, SideEffects
 from tests.conftest import TEST_REDIS
 
 MODEL = "lead_scorer"
@@ -31,10 +31,10 @@ def sent(redis_available: None) -> Iterator[tuple[SideEffects, list[tuple[str, d
     redis.Redis.from_url(CACHE).flushdb()
 
 
-def scored(lead_id: str, digest: str = "d1", escalated: bool = True, version: str = "v1") -> Outcome:
+def scored(lead_id: str, digest: str = "d1", escalated: bool = True, version: str = "v1") -> ScoreRecord:
     result = {"lead_id": lead_id, "score": 55.0, "probability": 0.55, "label": "warm", "confidence": 0.55,
               "escalated": escalated, "model": MODEL, "model_version": version, "served_by": "onnx", "latency_ms": 0.5}
-    return Outcome("scored", MODEL, digest, result, {"timeline_urgency": 0.5})
+    return ScoreRecord("scored", MODEL, digest, result, {"timeline_urgency": 0.5})
 
 
 def test_an_escalated_lead_is_handed_off_once_per_version_and_features(sent: tuple[SideEffects, list[Any]]) -> None:
@@ -53,7 +53,7 @@ def test_recent_leads_are_capped_newest_first_and_counters_add_up(sent: tuple[Si
         effects.flush([scored(f"lead-{i}", escalated=False)])
     assert [lead_id for lead_id, _ in effects.recent.active(MODEL)] == ["lead-4", "lead-3", "lead-2"]
     assert redis.Redis.from_url(CACHE).hlen(f"leadscore:recent:{{{MODEL}}}:features") == 3
-    effects.flush([Outcome("miss", MODEL, "d9"), Outcome("miss", MODEL, "d9"), Outcome("hit", MODEL, "d1", scored("x").result)])
+    effects.flush([ScoreRecord("miss", MODEL, "d9"), ScoreRecord("miss", MODEL, "d9"), ScoreRecord("hit", MODEL, "d1", scored("x").result)])
     assert effects.cache.stats()[MODEL] == {"hits": 1, "misses": 2}
 
 

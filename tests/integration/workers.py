@@ -15,8 +15,8 @@ from pathlib import Path
 
 from celery import Celery
 
-from ml_core.settings import Settings
-from tasks.app import create_app
+from leadscore.app import create_app
+from leadscore.settings import Settings
 from tests.waits import poll
 
 
@@ -38,7 +38,7 @@ def running_worker(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A prefork worker in its own process group, up when a real ping task has round-tripped through it."""
     argv = [
-        sys.executable, "-m", "celery", "-A", "tasks", "worker", "-P", "prefork", "-c", str(concurrency),
+        sys.executable, "-m", "celery", "-A", "leadscore", "worker", "-P", "prefork", "-c", str(concurrency),
         "-Q", queues, "-n", f"test-{uuid.uuid4().hex[:8]}@%h", "--without-gossip", "--without-mingle",
         "--loglevel", "INFO", *extra_args,
     ]
@@ -91,7 +91,7 @@ _open_apps: list[Celery] = []
 def client_app(env: dict[str, str]) -> Celery:
     """A client app for the broker and backend the given worker environment names; closed at the
     end of the test that made it (or of the session, if a module-scoped fixture made it)."""
-    from tasks import app as session_app
+    from leadscore import app as session_app
 
     app = create_app(settings_for(env))
     # A new Celery app makes itself current, and shared tasks (score_lead.delay) follow the current

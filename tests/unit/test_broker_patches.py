@@ -13,7 +13,7 @@ import pytest
 import redis
 from kombu.transport import redis as transport
 
-from tasks import broker_patches
+from leadscore.worker import broker_patches
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_a_worker_on_a_kombu_without_the_method_exits_at_start_saying_why() -> N
         "from kombu.transport import redis as transport\n"
         "del transport.Channel._connparams\n"
         "from celery.__main__ import main\n"
-        "sys.argv = ['celery', '-A', 'tasks', 'worker', '-P', 'solo', '--without-gossip', '--without-mingle']\n"
+        "sys.argv = ['celery', '-A', 'leadscore', 'worker', '-P', 'solo', '--without-gossip', '--without-mingle']\n"
         "main()\n"
     )
     env = {**os.environ, "LEADSCORE_BROKER_URL": "redis://127.0.0.1:1/0", "LEADSCORE_RESULT_BACKEND": "redis://127.0.0.1:1/1"}

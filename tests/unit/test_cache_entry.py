@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml_core.cache_entry import feature_digest, pack, unpack
+from leadscore.stores.cache import entry_key
+from ml_core.cache_entry import cacheable, feature_digest, pack, unpack
 from ml_core.features import encode_leads
 from ml_core.spec import ModelSpec
-from tasks.cache import entry_key
 
 from .helpers import valid_lead
 
@@ -57,3 +57,15 @@ def test_packed_result_is_compressed_and_given_back_for_the_asking_lead() -> Non
 
 def test_cache_key_names_model_version_and_digest_only() -> None:
     assert entry_key("lead_scorer", "v3", "ab12") == "leadscore:cache:{lead_scorer}:v3:ab12"
+
+
+def test_one_cache_policy_keeps_rules_canary_errors_and_other_versions_out() -> None:
+    # The side effects (after a score) and prewarm (rescoring recent leads, where the model may
+    # fail mid-run and the breaker hand the rest to the rules) both decide with ``cacheable``.
+    fresh = {"lead_id": "a", "served_by": "onnx", "model_version": "v2", "probability": 0.4}
+    assert cacheable(fresh) and cacheable(fresh, "v2")
+    assert not cacheable({**fresh, "served_by": "fallback", "model_version": "rules"}, "v2")
+    assert not cacheable({**fresh, "served_by": "fallback", "model_version": "rules"})
+    assert not cacheable(fresh, "v1")
+    assert not cacheable({**fresh, "rollout": {"mode": "canary"}})
+    assert not cacheable({**fresh, "error": "InvalidLeadError"})

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ml_core.settings import get_settings
-from tasks.cli import main
+from leadscore.cli.main import main
+from leadscore.settings import get_settings
 
 from .helpers import MODEL, copy_spec
 

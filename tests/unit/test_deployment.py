@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from beat_schedule import schedule
-from ml_core.settings import Settings
-from tasks import app
-from tasks.stack import commands
+from leadscore import app
+from leadscore.cli.stack import commands
+from leadscore.schedule import schedule
+from leadscore.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -88,7 +88,7 @@ def test_outcomes_refuse_a_control_character_in_the_property_id() -> None:
 @pytest.mark.parametrize("argv", [["score", "--sample", "--model", "../churn_predictor"], ["promote", "/etc"],
                                   ["outcomes", "lead_scorer/../churn_predictor"], ["drift", "lead_scorer", "BAD"]])
 def test_the_cli_refuses_a_hostile_model_name_before_doing_anything(argv: list[str]) -> None:
-    from tasks.cli import main
+    from leadscore.cli.main import main
 
     result = CliRunner().invoke(main, argv)
     assert result.exit_code == 2
@@ -100,7 +100,7 @@ def test_the_cli_refuses_a_hostile_model_name_before_doing_anything(argv: list[s
                                   ["report", "nosuchmodel"], ["score", "--sample", "--model", "nosuchmodel"],
                                   ["train", "nosuchmodel"], ["score-file", "x.csv", "--model", "nosuchmodel"]])
 def test_an_unknown_model_is_one_error_with_one_exit_code_everywhere(argv: list[str]) -> None:
-    from tasks.cli import main
+    from leadscore.cli.main import main
 
     result = CliRunner().invoke(main, argv)
     assert result.exit_code == 2

@@ -30,7 +30,6 @@ EXPECTED = {
     "ml_core.pool",
     "ml_core.registry",
     "ml_core.scoring",
-    "ml_core.settings",
     "ml_core.spec",
     "ml_core.synthetic",
     "ml_core.synthetic.lead_scorer",
@@ -63,16 +62,16 @@ def loaded_by(*modules: str) -> str:
 
 def test_the_web_client_loads_no_training_stack() -> None:
     # What a web service imports: the client, and the tasks it calls
-    assert loaded_by("tasks.client", "tasks") == ""
-    assert loaded_by("tasks.client") == ""
+    assert loaded_by("leadscore.client", "leadscore") == ""
+    assert loaded_by("leadscore.client.score_client") == ""
 
 
 def test_scoring_workers_load_no_training_stack_at_start() -> None:
     # What a worker imports before any task runs: the app, every task module it includes, the runtime
-    from tasks import app
+    from leadscore import app
 
-    assert loaded_by("tasks", "tasks.worker", *app.conf.include) == ""
+    assert loaded_by("leadscore", "leadscore.worker.process", *app.conf.include) == ""
 
 
 def test_the_cli_loads_no_training_stack_for_help() -> None:
-    assert loaded_by("tasks.cli") == ""
+    assert loaded_by("leadscore.cli.main") == ""

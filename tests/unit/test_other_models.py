@@ -10,7 +10,7 @@ from ml_core.errors import InvalidLeadError, InvalidPropertyError, SpecError
 from ml_core.fallback import RuleScorer
 from ml_core.features import encode_frame, encode_leads
 from ml_core.featurizers import featurize_table
-from ml_core.profile import split_lead
+from ml_core.lead_profile import split_lead
 from ml_core.spec import load_spec, parse_schema
 from ml_core.synthetic import generate
 from tests.unit.pairs import REPO_MODELS

@@ -80,8 +80,8 @@ def test_an_existing_spec_is_kept_unless_forced(export: Path, tmp_path: Path) ->
 
 
 def test_the_command_writes_the_spec_and_reports_a_bad_target(export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ml_core.settings import get_settings
-    from tasks.cli import main
+    from leadscore.cli.main import main
+    from leadscore.settings import get_settings
 
     monkeypatch.setenv("LEADSCORE_MODELS_DIR", str(tmp_path / "models"))
     get_settings.cache_clear()

@@ -6,8 +6,8 @@ import socket
 import threading
 import time
 
-from tasks.optional_redis import OptionalRedis
-from tasks.write_behind import WriteBehind
+from leadscore.stores.optional_redis import OptionalRedis
+from leadscore.stores.write_behind import WriteBehind
 from tests.waits import poll
 
 
