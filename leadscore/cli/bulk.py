@@ -28,14 +28,14 @@ EXIT_INVALID_ROWS, EXIT_UNREADABLE, EXIT_JOB_STOPPED = 1, 2, 3
 
 @click.command("score-file")
 @click.argument("leads", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Results file, .csv or .parquet.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Results file, .csv, .parquet or .jsonl.")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, type=MODEL)
 @click.option("--job", "job_id", default=None, help="Continue this earlier job over the same file instead of starting anew.")
 @click.option("--chunk-size", type=click.IntRange(1, 100_000), default=None, help="Leads per chunk (default: LEADSCORE_BATCH_CHUNK_SIZE).")
 @click.option("--show-errors", default=20, show_default=True, help="Invalid rows listed on stderr (all are in --out).")
 @click.option("--timeout", default=None, type=float, help="Give up waiting after this many seconds (the job is kept).")
 def score_file(leads: Path, out: Path, model: str, job_id: str | None, chunk_size: int | None, show_errors: int, timeout: float | None) -> None:
-    """Score every lead of LEADS (CSV or Parquet) through the batch workers into --out."""
+    """Score every lead of LEADS (CSV, Parquet, or JSON lines: features or conversations) through the batch workers into --out."""
     started = time.perf_counter()
     try:
         job = BulkJob(job_id or uuid.uuid4().hex)
@@ -148,7 +148,7 @@ def resume_command(job_id: str) -> None:
 
 @bulk.command("fetch")
 @click.argument("job_id")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help=".csv or .parquet")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help=".csv, .parquet or .jsonl")
 def fetch_command(job_id: str, out: Path) -> None:
     """Stream a job's per-lead results to a file."""
     try:

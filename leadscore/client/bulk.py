@@ -116,7 +116,7 @@ class BulkJob:
         return summary
 
     def results(self) -> Iterator[dict[str, Any]]:
-        """Every input lead's row (``ml_core.bulk_chunk.ROW_FIELDS`` plus ``problems``), in input order."""
+        """Every input lead's row (``ml_core.bulk_chunk.ROW_FIELDS`` plus ``problems``; ``features`` for a conversation), in input order."""
         total = self.store.meta(self.id).get("chunks_total")
         if total is None:
             raise BulkJobError(self.id, "its input is not fully submitted yet")
@@ -124,7 +124,7 @@ class BulkJob:
             yield from chunk_rows(packed)
 
     def write(self, path: Path) -> int:
-        """Stream the results to a CSV or Parquet file; returns the number of rows written."""
+        """Stream the results to a CSV, Parquet or JSON-lines file; returns the number of rows written."""
         with ResultWriter(Path(path)) as writer:
             stream = ResultStream(self, writer)
             stream.drain()

@@ -100,22 +100,41 @@ def test_the_score_client_caches_a_conversation_by_its_derived_features(worker: 
         assert twin is not None and twin["probability"] == fresh["probability"]
 
 
-def test_score_file_reads_conversations_from_json_lines(worker: Path, tmp_path: Path) -> None:
+def test_score_file_reads_conversations_from_json_lines_and_writes_what_was_derived(worker: Path, tmp_path: Path) -> None:
+    import csv
+
     from click.testing import CliRunner
 
     from leadscore.cli.main import main
 
-    # Given a JSON-lines file of conversations (and one line that is not JSON)
-    leads = [json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("*.json"))]
-    (tmp_path / "leads.jsonl").write_text("\n".join([*map(json.dumps, leads), "{oops"]) + "\n")
-    # When it is scored as a bulk file
+    # Given a JSON-lines file of conversations (one with what its lead wrote), a lead given as
+    # features and a line that is not JSON
+    leads = [json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("*.json"))] + [conversation("ctx-file-secret")]
+    given = {"id": "ctx-file-features", **score_lead.delay(leads[0]).get(timeout=10)["features"]}
+    (tmp_path / "leads.jsonl").write_text("\n".join([*map(json.dumps, [*leads, given]), "{oops"]) + "\n")
+    # When it is scored as a bulk file, and its results fetched again as JSON lines
     result = CliRunner().invoke(main, ["score-file", str(tmp_path / "leads.jsonl"), "--out", str(tmp_path / "out.csv")])
     assert result.exit_code == 1, result.output  # one invalid row
-    import csv
-
+    job = result.output.split("job ", 1)[1].split(":", 1)[0]
+    fetched = CliRunner().invoke(main, ["bulk", "fetch", job, "--out", str(tmp_path / "out.jsonl")])
+    assert fetched.exit_code == 0, fetched.output
     with (tmp_path / "out.csv").open() as out:
         rows = list(csv.DictReader(out))
-    # Then every conversation is scored exactly as score_lead scores it, and the bad line has its error
-    for lead, row in zip(leads, rows):
-        assert float(row["probability"]) == score_lead.delay(lead).get(timeout=10)["probability"]
-    assert rows[-1]["error"] and not rows[-1]["probability"]
+    as_json = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    # Then every conversation is scored exactly as score_lead scores it, and its row carries the
+    # features score_lead derived (a JSON object in its CSV cell, an object in JSON lines)
+    for lead, row, json_row in zip(leads, rows, as_json):
+        single = score_lead.delay(lead).get(timeout=10)
+        assert float(row["probability"]) == json_row["probability"] == single["probability"]
+        assert json.loads(row["features"]) == json_row["features"] == single["features"]
+    # the lead given as features has nothing derived, the bad line has its error
+    assert rows[-2]["features"] == "" and as_json[-2]["features"] is None and as_json[-2]["probability"]
+    assert rows[-1]["error"] and not rows[-1]["probability"] and as_json[-1]["problems"]
+    # and once the job is recorded, none of its keys holds what a lead wrote (inputs are deleted)
+    r = redis.Redis.from_url(get_settings().result_backend)
+    keys = list(r.scan_iter(match=f"leadscore:bulk:{{{job}}}:*"))
+    assert keys
+    for key in keys:
+        kind = r.type(key)
+        dump = r.hgetall(key) if kind == b"hash" else r.lrange(key, 0, -1) if kind == b"list" else r.get(key) if kind == b"string" else b""
+        assert SECRET.encode() not in repr(dump).encode(), key

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
+
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 
@@ -61,7 +64,13 @@ def test_summary_lists_a_bounded_number_of_invalid_leads() -> None:
     assert summary["score_percentiles"]["p50"] is None and summary["score_mean"] is None
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def read_results(path: Path) -> pd.DataFrame:
+    if path.suffix == ".jsonl":
+        return pd.DataFrame([orjson.loads(line) for line in path.read_bytes().splitlines()])
+    return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
 def test_result_files_hold_every_row_and_appear_only_when_complete(tmp_path: Path, suffix: str) -> None:
     chunks = packed_chunks(300, 100, bad={7})
     path = tmp_path / f"scores{suffix}"
@@ -69,9 +78,11 @@ def test_result_files_hold_every_row_and_appear_only_when_complete(tmp_path: Pat
         for packed in chunks:
             writer.write(list(chunk_rows(packed)))
         assert not path.exists()
-    frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
-    assert list(frame.columns) == list(ROW_FIELDS) and list(frame["row"]) == list(range(300))
+    frame = read_results(path)
+    columns = [*ROW_FIELDS, "problems"] if suffix == ".jsonl" else list(ROW_FIELDS)
+    assert list(frame.columns) == columns and list(frame["row"]) == list(range(300))
     assert frame["error"].notna().sum() == 1 and pd.isna(frame["score"][7])
+    assert frame["features"].isna().all()  # leads given as features: nothing was derived
     if suffix == ".csv":  # booleans in the spelling our readers take (and JSON's), not Python's True/False
         assert set(path.read_text().splitlines()[1].split(",")) & {"true", "false"}
         assert "True" not in path.read_text() and "False" not in path.read_text()
@@ -79,3 +90,36 @@ def test_result_files_hold_every_row_and_appear_only_when_complete(tmp_path: Pat
         writer.write(list(chunk_rows(chunks[0])))
         raise RuntimeError("crash mid-way")
     assert list(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_result_files_carry_what_was_derived_from_a_conversation(tmp_path: Path, suffix: str) -> None:
+    # given a chunk mixing a conversation, a lead given as features and an invalid conversation
+    conversation = {"id": "conv", "context": {"messages": [
+        {"from": "agent", "at": "2026-03-01T08:00:00Z", "text": "Hi"},
+        {"from": "lead", "at": "2026-03-01T10:00:00Z", "text": "We're pre-approved, budget $400k. When can we see it?"},
+    ]}}
+    leads = [conversation, factories.lead(1), {"id": "broken", "context": {"messages": "no"}}]
+    (chunk,) = chunk_leads(leads, 10)
+    results = score_chunk(SPEC, SCORER, chunk)
+    packed = orjson.loads(orjson.dumps(pack(results, 0, SPEC.name)))  # as a recorded chunk is stored
+    # when its rows are written to a results file
+    path = tmp_path / f"scores{suffix}"
+    with ResultWriter(path) as writer:
+        writer.write(list(chunk_rows(packed)))
+    frame = read_results(path)
+    # then the conversation's row carries the features it scored with, the others none
+    features = frame["features"][0]
+    derived = features if suffix == ".jsonl" else json.loads(features)
+    assert derived == results[0]["features"]
+    assert list(derived) == list(SPEC.feature_names)
+    assert derived["financing_mentioned"] is True and derived["questions_asked"] == 1
+    assert pd.isna(frame["features"][1]) and pd.isna(frame["features"][2])
+    assert frame["error"][2] and pd.isna(frame["score"][2])
+    if suffix == ".jsonl":
+        assert frame["problems"][2] == [{"field": "context.messages", "problem": "expected a JSON array, got string"}]
+
+
+def test_a_chunk_without_conversations_stores_no_features_column() -> None:
+    (packed,) = packed_chunks(5, 5, bad=set())
+    assert "features" not in packed["scored"]
