@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     retrain_base_rows: int = Field(20_000, gt=0)
     """Rows of the base (synthetic) data set added while outcomes are few."""
     retrain_base_data: Path | None = None
-    """A CSV or Parquet base data set to use instead of synthetic rows (e.g. a CRM export)."""
+    """A CSV, Parquet or JSON-lines (conversations) base data set to use instead of synthetic rows (e.g. a CRM export)."""
     retrain_folds: int = Field(5, ge=2)
     retrain_champion_tolerance: float = 0.005
     """A retrained model may score at most this much below the champion on the same held-out rows

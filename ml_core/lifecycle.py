@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_core import rollout, synthetic
-from ml_core.dataset import read_table, training_set
+from ml_core.dataset import read_training_table, training_set
 from ml_core.featurizers import featurize_table
 from ml_core.parity import PARITY_TOLERANCE
 from ml_core.registry import Registry
@@ -41,7 +41,7 @@ def train_and_register(
     if data is None:
         frame, source = synthetic.generate(name, rows, seed), f"synthetic(rows={rows}, seed={seed})"
     else:
-        frame, source = read_table(Path(data)), Path(data).name
+        frame, source = read_training_table(spec, Path(data))
     trained = train(spec, training_set(spec, featurize_table(spec, frame), source), seed=seed, folds=folds, repeats=repeats,
                     holdout=holdout, time_budget=time_budget, families=families, parity_tolerance=parity_tolerance, progress=progress)
     # the drift profile and report beside the version (ml_core.retrain); no optimization here:

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ml_core import decision, derived_rules, drift, report, rollout, synthetic
-from ml_core.dataset import read_table, training_set
+from ml_core.dataset import read_training_table, training_set
 from ml_core.errors import LeadscoreError, ModelNotFoundError, RegistrationRefusedError
 from ml_core.featurizers import featurize_table
 from ml_core.identity import ONNX_FILE
@@ -76,7 +76,7 @@ def training_data(spec: Any, store: OutcomeStore, policy: RetrainPolicy) -> tupl
     if len(outcomes) >= policy.min_outcomes:
         return outcomes, {**composition, "base": 0, "rule": f"outcomes only (>= {policy.min_outcomes})"}
     if policy.base_data is not None:
-        base, source = read_table(Path(policy.base_data)), Path(policy.base_data).name
+        base, source = read_training_table(spec, Path(policy.base_data))
     else:
         # another seed than first training's: rows the champion never saw, so the comparison is fair
         seed = policy.seed + 1

@@ -52,7 +52,8 @@ def main() -> None:
 
 @main.command()
 @click.argument("models", nargs=-1, type=MODEL)
-@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="CSV or Parquet table matching the spec; synthetic data if omitted.")
+@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV, Parquet or JSON-lines table matching the spec (JSON lines: labelled leads, as features or conversations); synthetic data if omitted.")
 @click.option("--rows", default=20_000, show_default=True, help="Synthetic rows to generate.")
 @click.option("--seed", default=42, show_default=True)
 @click.option("--folds", default=5, show_default=True, help="Cross-validation folds.")

@@ -7,14 +7,22 @@ more questions, name a budget, a date and a street; capacity shows in financing,
 ownership. Some say the opposite in a negated form ("not pre-approved yet", "no rush"), some
 carry the CRM's structured fields instead of saying it. The features are then *derived* by
 ``ml_core.context``, so a model trained here learns from exactly what serving derives.
+
+As a JSON-lines training table (what ``leadscore train lead_scorer --data FILE.jsonl`` reads)::
+
+    python -m ml_core.synthetic.lead_conversations conversations.jsonl --rows 5000
 """
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from ml_core.context import derive_features
@@ -65,6 +73,23 @@ def training_frame(spec: ModelSpec, n: int, seed: int = 42) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame[spec.target] = converted
     return frame
+
+
+def training_lines(n: int, seed: int = 42, target: str = "converted") -> Iterator[bytes]:
+    """``n`` conversations as JSON-lines training rows: ``{"id", "context", target: 0 | 1}``."""
+    leads, converted = conversations(n, seed)
+    for lead, label in zip(leads, converted):
+        yield orjson.dumps({**lead, target: int(label)}) + b"\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Write synthetic lead conversations with their labels as JSON lines.")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--rows", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    with open(args.out, "wb") as f:
+        f.writelines(training_lines(args.rows, args.seed))
 
 
 def _lead(i: int, intent: float, capacity: float, urgency: float, rng: np.random.Generator) -> dict[str, Any]:
@@ -128,3 +153,7 @@ def _thread(said: list[str], intent: float, rng: np.random.Generator) -> list[di
     if rng.random() < 0.15 - 0.1 * np.tanh(intent):  # the agent's last message left unanswered
         messages.append({"from": "agent", "at": at.isoformat(timespec="seconds"), "text": str(rng.choice(_AGENT))})
     return messages
+
+
+if __name__ == "__main__":
+    main()
