@@ -9,7 +9,8 @@ at training from the spec's budget or guarantee, ``ml_core.escalation``) is mark
 built-in follow-up, ``record_handoff``, appends the hand-off to the ``lead.handoff`` stream.
 
 A hand-off carries ids, model, version, scores, the explanation and the lead's spec feature
-values, nothing else. If no explanation can be made (rules served the lead, or its native model
+values, nothing else (for a lead given as a conversation: the features derived from it, each
+explained with its context rule; never its text). If no explanation can be made (rules served the lead, or its native model
 is refused), the lead is handed off anyway with ``explanation_error``.
 """
 
@@ -71,6 +72,8 @@ def deep_score(lead: dict[str, Any], fast: dict[str, Any], model: str = DEFAULT_
     }
     try:
         explanation = explain_row(spec, fast["model_version"], lead)
+        if "features" in fast:  # the lead came as a conversation: ``lead`` holds what was derived from it
+            explanation = with_rules(explanation)
         p = explanation["probability"]
         handoff["deep"] = {"probability": p, "confidence": float(confidence(p)), "explanation": explanation}
     except LeadscoreError as exc:

@@ -4,18 +4,22 @@ features snapshotted, malformed contexts refused while the worker keeps consumin
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
-from leadscore import predict_batch, score_lead
+from leadscore import explain_lead, predict_batch, score_lead
 from leadscore.client.score_client import ScoreClient
 from leadscore.settings import get_settings
+from leadscore.stores.events import HANDOFF, decode, stream_key
 from leadscore.tasks.scoring import ping
 from leadscore.worker.snapshots import snapshots_key
+from ml_core.context import MAX_MESSAGES
 from ml_core.errors import InvalidLeadError
+from ml_core.synthetic.lead_conversations import conversations
 from tests.waits import poll
 
 MODEL = "lead_scorer"
@@ -50,6 +54,7 @@ def test_a_context_lead_scores_as_its_features_and_its_snapshot_holds_them(worke
     explained = score_lead.delay(conversation("ctx-int-4"), explain=True).get(timeout=30)
     top = explained["explanation"]["top"]
     assert top and all(entry["rule"] and entry["value"] is not None for entry in top)
+    assert explain_lead.delay(conversation("ctx-int-4")).get(timeout=30)["explanation"] == explained["explanation"]
 
 
 BAD = [
@@ -74,6 +79,13 @@ def test_malformed_contexts_get_typed_errors_the_worker_keeps_consuming_and_no_t
     big = conversation("ctx-big")
     big["context"]["messages"] = [{"from": "lead", "at": f"2026-03-02T{h:02d}:00:00Z", "text": SECRET * 10_000} for h in range(24)]
     assert score_lead.delay(big).get(timeout=10)["features"]["message_length_avg"] == 2000
+    # a 10,000-message thread is read from its last MAX_MESSAGES messages: one question per lead message
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    long = [{"from": "agent" if i % 2 == 0 else "lead", "at": (start + timedelta(minutes=i)).isoformat(), "text": f"{SECRET}?"}
+            for i in range(10_000)]
+    threaded = score_lead.delay({"id": "ctx-long", "context": {"messages": long}}).get(timeout=10)
+    assert threaded["features"]["questions_asked"] == MAX_MESSAGES // 2
+    assert ping.delay().get(timeout=10)["pong"] is True
     # no Redis key name, stream entry or worker log line carries what a lead wrote
     settings = get_settings()
     for url in {settings.cache_url, settings.events_url or settings.cache_url, settings.snapshots_url or settings.lock_url}:
@@ -111,10 +123,11 @@ def test_score_file_reads_conversations_from_json_lines_and_writes_what_was_deri
     # features and a line that is not JSON
     leads = [json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("*.json"))] + [conversation("ctx-file-secret")]
     given = {"id": "ctx-file-features", **score_lead.delay(leads[0]).get(timeout=10)["features"]}
-    (tmp_path / "leads.jsonl").write_text("\n".join([*map(json.dumps, [*leads, given]), "{oops"]) + "\n")
+    lines = [*(json.dumps(lead).encode() for lead in [*leads, given]), b'{"id": "latin-1", "context": "\xe9t\xe9"}', b"{oops"]
+    (tmp_path / "leads.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     # When it is scored as a bulk file, and its results fetched again as JSON lines
     result = CliRunner().invoke(main, ["score-file", str(tmp_path / "leads.jsonl"), "--out", str(tmp_path / "out.csv")])
-    assert result.exit_code == 1, result.output  # one invalid row
+    assert result.exit_code == 1, result.output  # two invalid rows
     job = result.output.split("job ", 1)[1].split(":", 1)[0]
     fetched = CliRunner().invoke(main, ["bulk", "fetch", job, "--out", str(tmp_path / "out.jsonl")])
     assert fetched.exit_code == 0, fetched.output
@@ -127,9 +140,11 @@ def test_score_file_reads_conversations_from_json_lines_and_writes_what_was_deri
         single = score_lead.delay(lead).get(timeout=10)
         assert float(row["probability"]) == json_row["probability"] == single["probability"]
         assert json.loads(row["features"]) == json_row["features"] == single["features"]
-    # the lead given as features has nothing derived, the bad line has its error
-    assert rows[-2]["features"] == "" and as_json[-2]["features"] is None and as_json[-2]["probability"]
-    assert rows[-1]["error"] and not rows[-1]["probability"] and as_json[-1]["problems"]
+    # the lead given as features has nothing derived, the bad lines have their errors
+    assert rows[-3]["features"] == "" and as_json[-3]["features"] is None and as_json[-3]["probability"]
+    assert as_json[-2]["problems"] == [{"field": "row", "problem": "not valid UTF-8"}]
+    assert as_json[-1]["problems"] == [{"field": "row", "problem": "not a JSON value"}]
+    assert all(row["error"] and not row["probability"] for row in rows[-2:])
     # and once the job is recorded, none of its keys holds what a lead wrote (inputs are deleted)
     r = redis.Redis.from_url(get_settings().result_backend)
     keys = list(r.scan_iter(match=f"leadscore:bulk:{{{job}}}:*"))
@@ -138,3 +153,28 @@ def test_score_file_reads_conversations_from_json_lines_and_writes_what_was_deri
         kind = r.type(key)
         dump = r.hgetall(key) if kind == b"hash" else r.lrange(key, 0, -1) if kind == b"list" else r.get(key) if kind == b"string" else b""
         assert SECRET.encode() not in repr(dump).encode(), key
+
+
+def test_an_escalated_conversation_reaches_the_deep_tier_as_its_derived_features(worker: Path) -> None:
+    # given synthetic conversations, one of which the model is unsure about (escalated)
+    leads, _ = conversations(40, seed=77)
+    for lead in leads:
+        lead["id"] = "ctx-deep-" + lead["id"]
+        lead["context"]["messages"][-1]["text"] += f" {SECRET}"
+    results = predict_batch.delay(leads).get(timeout=20)
+    lead = next(lead for lead, r in zip(leads, results) if r["escalated"])
+    # when it is scored alone
+    fast = score_lead.delay(lead).get(timeout=10)
+    assert fast["escalated"] is True
+    # then the deep tier's hand-off carries the derived features, each explained with its rule, no text
+    r = redis.Redis.from_url(get_settings().cache_url)
+
+    def handoffs() -> list[dict[str, Any]]:
+        return [e for e in (decode(i, f) for i, f in r.xrange(stream_key(HANDOFF))) if e["lead_id"] == lead["id"]]
+
+    (event,) = poll(handoffs, timeout=30, what="the deep tier's hand-off of a conversation")
+    handoff = event["handoff"]
+    assert handoff["features"] == fast["features"]
+    top = handoff["deep"]["explanation"]["top"]
+    assert top and all(entry["rule"] for entry in top)
+    assert SECRET not in json.dumps(event)
