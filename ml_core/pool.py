@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ml_core import identity
 from ml_core.breaker import CircuitBreaker, GuardedScorer, Transition
@@ -260,4 +261,22 @@ class ModelPool:
             log.exception("model %s failed to load, serving rule-based fallback", name)
             raise ModelLoadError(name, exc.__class__.__name__) from None
         log.info("model %s version %s loaded", name, artifact.version)
+        _warn_if_derived_otherwise(self.registry.spec(name), artifact.version, artifact.card)
         return scorer
+
+
+def _warn_if_derived_otherwise(spec: ModelSpec, version: str, card: dict[str, Any]) -> None:
+    """A model of conversations learned from what its card's featurizer derived; a phrase file
+    edited since derives other features. It still serves (the columns are the same), but not silently."""
+    if spec.context is None:
+        return
+    from ml_core.context import version as featurizer_version
+
+    trained = (card.get("context_featurizer") or {}).get("version")
+    now = featurizer_version(spec)
+    if trained != now:
+        log.warning(
+            "model %s version %s was trained on features derived by %s, but conversations are now derived by %s "
+            "(the phrase file or the featurizer changed): retrain it with `leadscore train %s`",
+            spec.name, version, trained or "an unrecorded featurizer", now, spec.name,
+        )

@@ -3,10 +3,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ml_core.context.phrases import resolve
 from ml_core.errors import ModelNotFoundError
 from ml_core.fallback import RuleScorer
 from ml_core.onnx_model import OnnxScorer
@@ -120,3 +122,17 @@ def test_unknown_model(registered, clock):
         pool.get("no_such_model")
     assert info.value.model == "no_such_model"
     assert pool.loaded() == {}
+
+
+def test_a_phrase_file_changed_since_training_is_logged_at_load(registered, clock, caplog):
+    with caplog.at_level(logging.WARNING, logger="ml_core.pool"):
+        ModelPool(registered, clock=clock).get(MODEL)
+    assert not [r for r in caplog.records if "retrain it" in r.getMessage()]
+    # a team puts its own copy of the phrase list beside the spec after the champion was trained
+    shipped = Path(resolve(None, "en.toml")).read_text()
+    (registered.root / MODEL / "en.toml").write_text(shipped + "\n# our market's phrases\n")
+    with caplog.at_level(logging.WARNING, logger="ml_core.pool"):
+        served = ModelPool(registered, clock=clock).get(MODEL)
+    assert served.scorer.served_by == "onnx"  # same columns: it still serves, but says so
+    (warning,) = [r.getMessage() for r in caplog.records if "retrain it" in r.getMessage()]
+    assert "version v1 was trained on features derived by context-1+en.toml:" in warning
