@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import Section, Table, Target, now_utc, percentiles_ms
-from ml_core.context import MAX_MESSAGES, derive_features, version
+from ml_core.context import MAX_MESSAGES, MAX_TEXT_CHARS, derive_features, version
 from ml_core.onnx_model import OnnxScorer
 from ml_core.registry import Registry
 from ml_core.scoring import Scorer, score_one
@@ -46,6 +46,10 @@ def measure(spec: ModelSpec, scorer: Scorer, quick: bool = False, send: Callable
         per_lead[n] = percentiles_ms(_times(lambda: derive_features(spec, context), calls))
         read = min(n, MAX_MESSAGES)
         rows.append((n, read, calls, per_lead[n]["p50"], per_lead[n]["p95"]))
+    # the worst case measured so far: every lead text as long as is read, and one long number
+    worst = {"messages": thread(1000, lead_text="1" * MAX_TEXT_CHARS)}
+    worst_ms = percentiles_ms(_times(lambda: derive_features(spec, worst), 5 if quick else 20))
+    rows.append((f"1,000, lead texts of {MAX_TEXT_CHARS:,} digits", MAX_MESSAGES, 5 if quick else 20, worst_ms["p50"], worst_ms["p95"]))
     lead = {"id": "bench-1", "context": {"messages": thread(20)}}
     features = score_one(spec, scorer, lead)["features"]
     as_features = {"id": "bench-1", **features}
@@ -95,8 +99,9 @@ def _alternate(send: Callable[..., Any], leads: list[dict[str, Any]], n: int) ->
 _LEAD_TEXTS: list[str] = []
 
 
-def thread(n: int) -> list[dict[str, Any]]:
-    """``n`` messages, agent and lead in turn, an hour apart, the lead's texts from synthetic leads."""
+def thread(n: int, lead_text: str | None = None) -> list[dict[str, Any]]:
+    """``n`` messages, agent and lead in turn, an hour apart, the lead's texts from synthetic leads
+    (or ``lead_text``)."""
     if not _LEAD_TEXTS:
         leads, _ = conversations(300, seed=3)
         _LEAD_TEXTS.extend(m["text"] for lead in leads for m in lead["context"]["messages"] if m["from"] == "lead")
@@ -104,7 +109,7 @@ def thread(n: int) -> list[dict[str, Any]]:
     for k in range(n):
         at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1_767_225_600 + 3600 * k))
         if k % 2:
-            messages.append({"from": "lead", "at": at, "text": _LEAD_TEXTS[k % len(_LEAD_TEXTS)]})
+            messages.append({"from": "lead", "at": at, "text": lead_text or _LEAD_TEXTS[k % len(_LEAD_TEXTS)]})
         else:
             messages.append({"from": "agent", "at": at, "text": "Here are a few listings that match. Would you like a viewing?"})
     return messages
