@@ -38,7 +38,7 @@ def run(ctx: Any) -> Section:
 def measure(spec: ModelSpec, scorer: Scorer, quick: bool = False, send: Callable[..., Any] | None = None) -> Section:
     """In-process costs; with ``send`` (a bench context's), also ``score_lead`` round trips."""
     reps = 300 if quick else 2000
-    rows = []
+    rows: list[tuple[int | str, int, int, float, float]] = []
     per_lead: dict[int, dict[str, float]] = {}
     for n in THREADS:
         context = {"messages": thread(n)}
