@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
-_NOT_CACHED = ("lead_id", "latency_ms", "explanation", "explanation_error")
+_NOT_CACHED = ("lead_id", "latency_ms", "explanation", "explanation_error", "features")
+"""Per request, not per entry: ``features`` is what a conversation derived, which the caller adds
+to a hit on a lead given as one (a lead given as features shares the entry, and gets none)."""
 
 
 def feature_digest(spec_sha256: str, row: np.ndarray) -> str:

@@ -79,6 +79,8 @@ class ScoreClient:
             self.effects.submit(ScoreRecord("miss", model, digest))
             return None, digest
         found["cached"] = True
+        if derived:  # the cache keeps no lead's own fields: a conversation's derived features are its own
+            found["features"] = derived[0]
         found["latency_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
         self.effects.submit(ScoreRecord("hit", model, digest, found, lead_features(spec, lead)))
         return found, digest

@@ -107,9 +107,11 @@ def test_the_score_client_caches_a_conversation_by_its_derived_features(worker: 
         # then, once the worker's cache write lands, the same conversation is a hit without the broker
         hit = poll(lambda: client.lookup(lead), what="a cache hit")
         assert hit["cached"] is True and hit["probability"] == fresh["probability"]
-        # and the cache key is the derived features' digest: the feature form finds the same entry
+        assert hit["features"] == fresh["features"]  # a hit says what was derived, as a fresh score does
+        # and the cache key is the derived features' digest: the feature form finds the same entry,
+        # without a features object (nothing was derived for it)
         twin = client.lookup({"id": "ctx-client-2", **fresh["features"]})
-        assert twin is not None and twin["probability"] == fresh["probability"]
+        assert twin is not None and twin["probability"] == fresh["probability"] and "features" not in twin
 
 
 def test_score_file_reads_conversations_from_json_lines_and_writes_what_was_derived(worker: Path, tmp_path: Path) -> None:

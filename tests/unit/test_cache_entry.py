@@ -44,14 +44,14 @@ def test_negative_zero_is_the_same_vector(spec: ModelSpec) -> None:
 def test_packed_result_is_compressed_and_given_back_for_the_asking_lead() -> None:
     result = {"lead_id": "lead-1", "score": 61.83, "probability": 0.618273, "label": "hot", "confidence": 0.618273,
               "escalated": True, "model": "lead_scorer", "model_version": "v3", "served_by": "onnx", "latency_ms": 0.84,
-              "explanation": {"top": []}}
+              "explanation": {"top": []}, "features": {"questions_asked": 3}}  # features: a conversation's own
     blob = pack(result)
     assert b"lead-1" not in blob and b"lead_scorer" not in blob  # compressed, and without the id
     back = unpack(blob, "lead-2")
     assert back["lead_id"] == "lead-2"
-    assert "latency_ms" not in back and "explanation" not in back
+    assert "latency_ms" not in back and "explanation" not in back and "features" not in back
     assert {k: v for k, v in back.items() if k != "lead_id"} == {
-        k: v for k, v in result.items() if k not in ("lead_id", "latency_ms", "explanation")
+        k: v for k, v in result.items() if k not in ("lead_id", "latency_ms", "explanation", "features")
     }
 
 
