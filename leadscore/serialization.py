@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery.utils.log import get_logger
+from celery.utils.saferepr import saferepr
 from celery.worker.consumer import Consumer as CeleryConsumer
 from kombu.exceptions import ContentDisallowed, DecodeError
 from kombu.serialization import register
@@ -64,6 +65,30 @@ def checked_loads(data: str | bytes) -> Any:
 def install() -> None:
     """Replace kombu's ``json`` decoder (same name and content type) in this process."""
     register("json", dumps, checked_loads, content_type="application/json", content_encoding="utf-8")
+
+
+_SHOWN_ITEMS = 20  # of a list argument: Celery's repr stops at 1,024 characters anyway
+_SHOWN_CHARS = 64
+
+
+def shown(value: Any, depth: int = 3) -> str:
+    """What Celery shows of a task's arguments (``argsrepr``/``kwargsrepr``: task events, Flower,
+    ``celery inspect``, some log lines) instead of their repr: a lead's ``context`` becomes
+    ``'<context>'`` and any longer text its length, so what a lead wrote never leaves the message."""
+    return str(saferepr(_redacted(value, depth), 1024))
+
+
+def _redacted(value: Any, depth: int) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= _SHOWN_CHARS else f"<{len(value)} characters>"
+    if depth <= 0:
+        return value if isinstance(value, (int, float, bool)) or value is None else f"<{type(value).__name__}>"
+    if isinstance(value, dict):
+        return {k: "<context>" if k == "context" else _redacted(v, depth - 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [_redacted(v, depth - 1) for v in value[:_SHOWN_ITEMS]]
+        return items + [f"<{len(value) - _SHOWN_ITEMS} more>"] if len(value) > _SHOWN_ITEMS else items
+    return value
 
 
 _MAX_TASK_ID = 255

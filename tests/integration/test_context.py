@@ -69,6 +69,27 @@ BAD = [
 ]
 
 
+def test_task_messages_show_a_conversation_as_a_placeholder(worker: Path) -> None:
+    # what task events, Flower and `celery inspect` show of a task's arguments: the message's argsrepr
+    from celery.signals import before_task_publish
+
+    shown: dict[str, str] = {}
+
+    def record(sender: str, headers: dict[str, Any], **_: Any) -> None:
+        shown[sender] = headers["argsrepr"] + headers["kwargsrepr"]
+
+    before_task_publish.connect(record, weak=False)
+    try:
+        score_lead.delay(conversation("ctx-shown-1")).get(timeout=10)
+        predict_batch.delay([conversation("ctx-shown-2")], model=MODEL).get(timeout=10)
+        explain_lead.apply_async(args=[conversation("ctx-shown-3")]).get(timeout=30)
+    finally:
+        before_task_publish.disconnect(record)
+    for task in ("leadscore.score_lead", "leadscore.predict_batch", "leadscore.explain_lead"):
+        assert "'context': '<context>'" in shown[task] and SECRET not in shown[task], task
+    assert "ctx-shown-1" in shown["leadscore.score_lead"] and "lead_scorer" in shown["leadscore.predict_batch"]
+
+
 def test_malformed_contexts_get_typed_errors_the_worker_keeps_consuming_and_no_text_leaks(worker: Path) -> None:
     for context, part in BAD:
         with pytest.raises(InvalidLeadError) as caught:
