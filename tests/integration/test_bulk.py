@@ -29,6 +29,8 @@ from tests.conftest import TEST_REDIS
 from tests.integration.workers import closing_client_app, running_worker, worker_env
 from tests.waits import poll
 
+pytestmark = pytest.mark.broker
+
 
 def assert_every_lead_once(job: BulkJob, leads: list[Any], invalid_rows: set[int]) -> list[dict[str, Any]]:
     rows = list(job.results())
