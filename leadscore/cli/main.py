@@ -22,7 +22,7 @@ from ml_core.identifiers import DEFAULT_MODEL
 from ml_core.registry import Registry
 from ml_core.spec import available_models
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PAIR_EXAMPLES = EXAMPLES / "property_matching"
 
 

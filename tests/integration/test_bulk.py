@@ -29,6 +29,8 @@ from tests.conftest import TEST_REDIS
 from tests.integration.workers import closing_client_app, running_worker, worker_env
 from tests.waits import poll
 
+pytestmark = pytest.mark.broker
+
 
 def assert_every_lead_once(job: BulkJob, leads: list[Any], invalid_rows: set[int]) -> list[dict[str, Any]]:
     rows = list(job.results())
@@ -108,15 +110,22 @@ def test_resume_finalizes_a_job_whose_callback_never_fired_and_reruns_count_once
     assert job.progress().leads_scored == 1500 and job.progress().chunks_done == 3
 
 
+def _submitted_without_messages(job_id: str, leads: list[Any], stall_seconds: float, chunk_size: int = 400) -> BulkJob:
+    """A job whose chunk inputs are all in Redis and no chunk task was ever sent."""
+    job = BulkJob(job_id, stall_seconds=stall_seconds)
+    job.delete()
+    job.store.create(job.id, {"model": "lead_scorer", "chunk_size": chunk_size, "origin": {}})
+    chunks = list(chunk_leads(leads, chunk_size))
+    for i, chunk in enumerate(chunks):
+        job.store.submit(job.id, i, len(chunk.leads), chunk.to_json())
+    job.store.end_input(job.id, len(chunks), len(leads))
+    return job
+
+
 def test_a_waiting_client_re_dispatches_chunks_whose_messages_were_lost(worker: Path) -> None:
     # Given a job whose chunk inputs are in Redis but whose task messages never reached a worker
     leads = factories.leads(1200, 5)
-    job = BulkJob("lost-messages-job", stall_seconds=0.5)
-    job.delete()
-    job.store.create(job.id, {"model": "lead_scorer", "chunk_size": 400, "origin": {}})
-    for i, chunk in enumerate(chunk_leads(leads, 400)):
-        job.store.submit(job.id, i, len(chunk.leads), chunk.to_json())
-    job.store.end_input(job.id, 3, 1200)
+    job = _submitted_without_messages("lost-messages-job", leads, stall_seconds=0.5)
 
     # When a client waits on it
     summary = job.wait(timeout=60)
@@ -131,12 +140,7 @@ def test_a_dead_worker_s_chunks_and_those_it_took_without_claiming_go_out_again(
     # that no worker claimed (a dead worker can take a message from the broker and die before
     # claiming it, and the broker gives that message back only after its visibility timeout)
     leads = factories.leads(1600, 6)
-    job = BulkJob("unclaimed-chunks-job", stall_seconds=600)
-    job.delete()
-    job.store.create(job.id, {"model": "lead_scorer", "chunk_size": 400, "origin": {}})
-    for i, chunk in enumerate(chunk_leads(leads, 400)):
-        job.store.submit(job.id, i, len(chunk.leads), chunk.to_json())
-    job.store.end_input(job.id, 4, 1600)
+    job = _submitted_without_messages("unclaimed-chunks-job", leads, stall_seconds=600)
     job.store.claim(job.id, 1, "gone-host:1")
     bulk_chunk.delay(job.id, 0, "lead_scorer").get(timeout=30)
 

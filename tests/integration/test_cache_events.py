@@ -192,6 +192,36 @@ def test_new_version_never_serves_the_old_versions_score_and_prewarm_refills(
     assert "prewarming" in (tmp_path / "v2.log").read_text()
 
 
+def test_a_prewarm_while_the_model_fails_caches_nothing(isolated_dbs: dict[str, str], models_dir: Path, tmp_path: Path) -> None:
+    # Given leads scored by v1 (so they are recently active) whose cache entries have expired
+    models = copy_specs(tmp_path / "models")
+    shutil.copytree(models_dir / MODEL / "v1", models / MODEL / "v1")
+    Registry(models).set_champion(MODEL, "v1")
+    env = worker_env(models_dir=str(models), **isolated_dbs)
+    app = client_app(env)
+    batch = leads(4, 808, prefix="s808")
+    cache = redis.Redis.from_url(isolated_dbs["cache_url"])
+
+    def entries() -> list[bytes]:
+        return [k for k in cache.scan_iter(match=f"leadscore:cache:{{{MODEL}}}:*") if not k.endswith(b":version")]
+
+    with running_worker(env, tmp_path / "v1.log", queues="scoring,batch", concurrency=1):
+        for lead in batch:
+            assert app.send_task("leadscore.score_lead", args=[lead]).get(timeout=10)["served_by"] == "onnx"
+        poll(lambda: len(entries()) == len(batch), what="v1's cache entries")
+    cache.delete(*entries())
+    # When the model fails (its artifact no longer matches its checksum) and a prewarm runs
+    with open(models / MODEL / "v1" / "model.onnx", "ab") as artifact:
+        artifact.write(b"tampered")
+    with running_worker(env, tmp_path / "broken.log", queues="scoring,batch", concurrency=1):
+        report = app.send_task("leadscore.prewarm_cache", args=[[MODEL]]).get(timeout=30)
+        served = app.send_task("leadscore.score_lead", args=[batch[0]]).get(timeout=10)
+    # Then the rules served, and neither the prewarm nor the score cached anything
+    assert served["served_by"] == "fallback"
+    assert "skipped" in report[MODEL], report
+    assert entries() == []
+
+
 def test_cache_outage_slows_scoring_but_never_fails_it(isolated_dbs: dict[str, str], models_dir: Path, tmp_path: Path) -> None:
     with socket.socket() as probe:  # a port nobody listens on: connections are refused
         probe.bind(("127.0.0.1", 0))

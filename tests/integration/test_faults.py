@@ -21,7 +21,7 @@ from tests.factories import leads
 from tests.integration.workers import client_app, die_with_parent, running_worker, settings_for, stop_group, worker_env
 from tests.waits import poll
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.broker]
 
 
 def children(pid: int) -> list[int]:

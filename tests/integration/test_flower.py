@@ -11,11 +11,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from leadscore import score_lead
 from tests import factories
 from tests.integration.redis_server import free_port
 from tests.integration.workers import die_with_parent, stop_group, worker_env
 from tests.waits import poll
+
+pytestmark = pytest.mark.broker
 
 
 def get(url: str, auth: str | None) -> tuple[int, object]:

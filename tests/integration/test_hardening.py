@@ -19,6 +19,8 @@ from leadscore.settings import get_settings
 from ml_core.errors import InvalidArgumentError, InvalidLeadError, InvalidOutcomeError, InvalidPayloadError, ModelNotFoundError
 from tests import factories
 
+pytestmark = pytest.mark.broker
+
 QUEUES = ("scoring", "batch", "training", "deep")
 TASK_OF = {"scoring": "leadscore.score_lead", "batch": "leadscore.predict_batch",
            "training": "leadscore.record_outcome", "deep": "leadscore.explain_lead"}

@@ -39,7 +39,7 @@ from tests.integration.test_faults import start_beat
 from tests.integration.workers import client_app, running_worker, stop_group, worker_env
 from tests.waits import poll
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.broker]
 MODEL = "lead_scorer"
 RELOAD_SECONDS = 0.3
 

@@ -83,7 +83,7 @@ def test_status_shows_the_realized_escalation_rate_and_band_shares_beside_the_ca
     redis.Redis.from_url(settings.cache_url).delete(mix_key("lead_scorer"))
     # Given 300 fresh leads scored one by one by the real worker
     batch = factories.leads(300, 21, prefix="mix")
-    results = [p.get(timeout=30) for p in [score_lead.delay(lead) for lead in batch]]
+    results = [p.get(timeout=120) for p in [score_lead.delay(lead) for lead in batch]]
     version = results[0]["model_version"]
     # When the background writer has recorded them (bounded poll of Redis)
     poll(lambda: store.call(lambda r: r.llen(mix_key("lead_scorer"))) == len(batch), what=f"{len(batch)} leads in the traffic mix")

@@ -18,6 +18,8 @@ from tests import factories
 from tests.integration.redis_server import RedisServer, free_port, redis_server
 from tests.integration.workers import closing_client_app, running_worker, worker_env
 
+pytestmark = pytest.mark.broker
+
 
 class _TouchOnUnpickle:
     def __init__(self, marker: Path) -> None:

@@ -20,6 +20,8 @@ from tests.integration.metrics import invalid_count
 from tests.integration.workers import client_app, closing_client_app, running_worker, worker_env
 from tests.waits import poll
 
+pytestmark = pytest.mark.broker
+
 RESULT_KEYS = {"lead_id", "score", "probability", "label", "confidence", "escalated", "percentile", "model", "model_version", "served_by", "latency_ms"}
 
 
