@@ -169,8 +169,11 @@ class Consumer(CeleryConsumer):
             message.reject_log_error(logger, self.connection_errors)  # requeue=False: dropped for good
 
     def on_decode_error(self, message: Any, exc: Exception) -> None:
+        """Celery's own handler, without its log line: that holds the message's headers and the
+        first 1,024 bytes of its body, which may be what a lead wrote."""
         self._report(message, InvalidPayloadError(str(exc.__cause__ or exc)))
-        super().on_decode_error(message, exc)
+        logger.critical("task message refused: cannot be decoded (%s)", exc.__cause__ or exc)
+        message.ack()
 
     def _report(self, message: Any, error: InvalidPayloadError) -> None:
         headers = message.headers if isinstance(message.headers, dict) else {}

@@ -18,7 +18,7 @@ from leadscore.stores.events import HANDOFF, decode, stream_key
 from leadscore.tasks.scoring import ping
 from leadscore.worker.snapshots import snapshots_key
 from ml_core.context import MAX_MESSAGES
-from ml_core.errors import InvalidLeadError
+from ml_core.errors import InvalidLeadError, InvalidPayloadError
 from ml_core.synthetic.lead_conversations import conversations
 from tests.waits import poll
 
@@ -97,6 +97,13 @@ def test_malformed_contexts_get_typed_errors_the_worker_keeps_consuming_and_no_t
         assert caught.value.lead_id == "ctx-bad" and part in caught.value.fields
         assert SECRET not in str(caught.value)
         assert ping.delay().get(timeout=10)["pong"] is True
+    # a conversation nested too deep to decode is refused, and the worker's log line names no text
+    deep: Any = SECRET
+    for _ in range(40):
+        deep = [deep]
+    with pytest.raises(InvalidPayloadError, match="nested deeper"):
+        score_lead.delay({"id": "ctx-nested", "context": {"messages": [{"text": SECRET, "at": deep}]}}).get(timeout=10)
+    assert ping.delay().get(timeout=10)["pong"] is True
     big = conversation("ctx-big")
     big["context"]["messages"] = [{"from": "lead", "at": f"2026-03-02T{h:02d}:00:00Z", "text": SECRET * 10_000} for h in range(24)]
     assert score_lead.delay(big).get(timeout=10)["features"]["message_length_avg"] == 2000
