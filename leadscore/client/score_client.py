@@ -36,11 +36,11 @@ from celery.result import AsyncResult, EagerResult
 
 from leadscore.settings import Settings, get_settings
 from leadscore.stores.side_effects import ScoreRecord, SideEffects, lead_features
+from leadscore.stores.state import registry
 from ml_core.cache_entry import feature_digest
 from ml_core.context import encode_with_context
 from ml_core.errors import RolloutError
 from ml_core.identifiers import DEFAULT_MODEL, model_name
-from ml_core.registry import Registry
 from ml_core.rollout import Challenger, challenger
 from ml_core.spec import ModelSpec
 
@@ -53,7 +53,7 @@ class ScoreClient:
             app = default_app
         self.settings = settings or get_settings()
         self.app: Celery = app
-        self.registry = Registry(self.settings.models_dir)
+        self.registry = registry(self.settings)
         self.effects = SideEffects(self.settings, self.app.send_task)
         self._specs: dict[str, ModelSpec] = {}
         self._rollouts: dict[str, tuple[float, Challenger | None]] = {}

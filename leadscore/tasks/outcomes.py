@@ -16,18 +16,19 @@ import redis
 from celery import shared_task
 
 from leadscore.settings import get_settings
+from leadscore.stores.state import state_store
 from leadscore.worker.process import snapshots
 from ml_core.errors import LeadscoreError
 from ml_core.identifiers import DEFAULT_MODEL, model_name
 from ml_core.matching import scores_pairs
 from ml_core.outcomes import OutcomeStore, parse_outcome, snapshot_before, subject
-from ml_core.registry import Registry
+from ml_core.spec import load_spec
 
 
 @cache
 def outcome_store() -> OutcomeStore:
     """This process's connection to the outcome store, opened on first use (after the fork)."""
-    return OutcomeStore(get_settings().data_dir)
+    return OutcomeStore(state_store())
 
 
 @shared_task(
@@ -42,7 +43,7 @@ def record_outcome(
     its last score at or before ``occurred_at`` (ISO 8601 with a timezone). ``with_features`` says
     whether such a score was found; without one the label is kept but not trained on."""
     model = model_name(model)
-    pair_model = scores_pairs(Registry(get_settings().models_dir).spec(model))
+    pair_model = scores_pairs(load_spec(get_settings().models_dir, model))
     lead_id, label, when = parse_outcome(lead_id, outcome, occurred_at, property_id, pair_model=pair_model)
     chosen = snapshot_before(snapshots().of(model, subject(lead_id, property_id)), when)
     return outcome_store().record(model, lead_id, label, when, chosen, property_id)

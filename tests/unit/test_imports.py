@@ -9,7 +9,8 @@ REPO = Path(__file__).resolve().parents[2]
 CODE = """
 import importlib, pkgutil, sys
 import ml_core
-names = sorted(m.name for m in pkgutil.walk_packages(ml_core.__path__, "ml_core."))
+# Alembic's migration scripts run inside Alembic only, never as imports
+names = sorted(m.name for m in pkgutil.walk_packages(ml_core.__path__, "ml_core.") if not m.name.startswith("ml_core.store.migrations."))
 for name in names:
     importlib.import_module(name)
 # shap too: only explaining loads it (~0.2 s), never an import
