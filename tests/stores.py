@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_core.registry import Registry
-from ml_core.store.state import StateStore, embedded_url
+from ml_core.store.state import EMBEDDED_FILE, StateStore, embedded_url
 
 _stores: dict[str, StateStore] = {}
 
@@ -48,3 +48,26 @@ def set_pointers(registry: Registry, model: str, **columns: Any) -> None:
     with registry.store.writing() as conn:
         conn.execute(registry.store.upsert(models).values(model=model).on_conflict_do_nothing())
         conn.execute(models.update().where(models.c.model == model).values(**columns))
+
+
+def copy_store(src_models_dir: Path, dest_models_dir: Path) -> Registry:
+    """Another host's own copy of a test store (SQLite's backup API: consistent while others use it)."""
+    import sqlite3
+
+    Path(dest_models_dir).mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(Path(src_models_dir) / EMBEDDED_FILE)
+    dest = sqlite3.connect(Path(dest_models_dir) / EMBEDDED_FILE)
+    try:
+        src.backup(dest)
+    finally:
+        src.close()
+        dest.close()
+    return registry_at(dest_models_dir)
+
+
+def clone_version(registry: Registry, model: str, version: str, as_model: str) -> None:
+    """Register ``model``'s ``version`` again under the name ``as_model`` (same card and files), as its champion."""
+    card = {**registry.card(model, version), "name": as_model}
+    files = {fname: registry.verified_file(model, version, fname) for fname in card["files"]}
+    registry.store.add_version(as_model, version, card, files)
+    registry.store.set_champion(as_model, version)

@@ -89,8 +89,12 @@ class StateStore:
                 if self._engine is not None:
                     self._engine.dispose(close=False)  # the parent's connections stay the parent's
                 fresh = self._create()
-                with self._errors():
-                    self._check(fresh)
+                try:
+                    with self._errors():
+                        self._check(fresh)
+                except BaseException:
+                    fresh.dispose()
+                    raise
                 self._engine, self._pid = fresh, os.getpid()
             return self._engine
 
@@ -118,17 +122,24 @@ class StateStore:
         return insert(table)
 
     def revision(self) -> str | None:
-        with self._errors(), self._create_or_engine().connect() as conn:
-            return revision(conn)
+        engine = self._create()
+        try:
+            with self._errors(), engine.connect() as conn:
+                return revision(conn)
+        finally:
+            engine.dispose()
 
     def upgrade(self) -> tuple[str | None, str]:
         """Migrate to the newest schema; the revisions before and after."""
-        engine = self._create_or_engine()
-        with self._errors(), self._migration_lock(), engine.connect() as conn:
-            conn = conn.execution_options(leadscore_write=True)
-            with conn.begin():
-                before = revision(conn)
-                upgrade(conn)
+        engine = self._create()
+        try:
+            with self._errors(), self._migration_lock(), engine.connect() as conn:
+                conn = conn.execution_options(leadscore_write=True)
+                with conn.begin():
+                    before = revision(conn)
+                    upgrade(conn)
+        finally:
+            engine.dispose()
         return before, HEAD
 
     def close(self) -> None:
@@ -136,9 +147,6 @@ class StateStore:
             if self._engine is not None:
                 self._engine.dispose()
                 self._engine = None
-
-    def _create_or_engine(self) -> Engine:
-        return self._engine if self._engine is not None and self._pid == os.getpid() else self._create()
 
     def _create(self) -> Engine:
         from sqlalchemy import create_engine, event

@@ -33,7 +33,7 @@ from ml_core.registry import ONNX_FILE
 from ml_core.scoring import score_batch
 from ml_core.spec import Fallback
 from tests.blank_tables import BLANK_MODEL, BLANK_SPEC_TOML, blank_lead, blank_table
-from tests.stores import registry_at
+from tests.stores import clone_version, registry_at
 from tests.waits import poll
 
 BROKEN = "crm_blanks_broken"
@@ -50,8 +50,8 @@ def blank_models(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         (models_dir / name).mkdir(exist_ok=True)
         (models_dir / name / "spec.toml").write_text(BLANK_SPEC_TOML)
     train_and_register(registry_at(models_dir), BLANK_MODEL, data=export, folds=3)
+    clone_version(registry_at(models_dir), BLANK_MODEL, "v1", BROKEN)
     shutil.copytree(models_dir / BLANK_MODEL / "v1", models_dir / BROKEN / "v1")
-    shutil.copy(models_dir / BLANK_MODEL / "champion", models_dir / BROKEN / "champion")
     with open(models_dir / BROKEN / "v1" / ONNX_FILE, "ab") as f:
         f.write(b"\0")
     yield models_dir

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from tests.conftest import TEST_REDIS
 from tests.factories import leads
 from tests.integration.conftest import copy_specs
 from tests.integration.workers import client_app, running_worker, worker_env
-from tests.stores import registry_at
+from tests.stores import copy_store, registry_at, store_url
 from tests.waits import poll
 
 MODEL = "lead_scorer"
@@ -165,11 +164,10 @@ def test_new_version_never_serves_the_old_versions_score_and_prewarm_refills(
     isolated_dbs: dict[str, str], models_dir: Path, tmp_path: Path
 ) -> None:
     models = copy_specs(tmp_path / "models")
-    shutil.copytree(models_dir / MODEL / "v1", models / MODEL / "v1")
-    registry_at(models).set_champion(MODEL, "v1")
+    copy_store(models_dir, models)  # the session's versions, v1 the champion, in a store of this test's own
     urls = isolated_dbs
     env = worker_env(models_dir=str(models), **urls)
-    settings = Settings(models_dir=models, **urls)
+    settings = Settings(models_dir=models, database_url=store_url(models), **urls)
     lead = leads(1, 606, prefix="s606")[0]
     spec = registry_at(models).spec(MODEL)
     digest = feature_digest(spec.sha256, encode_leads(spec, [lead]).X[0])

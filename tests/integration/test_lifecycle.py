@@ -37,7 +37,7 @@ from tests.factories import leads
 from tests.integration.conftest import copy_specs
 from tests.integration.test_faults import start_beat
 from tests.integration.workers import client_app, running_worker, stop_group, worker_env
-from tests.stores import registry_at
+from tests.stores import registry_at, set_pointers
 from tests.waits import poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
@@ -248,7 +248,7 @@ def test_a_corrupt_version_never_replaces_a_working_one(stack: Stack, lifecycle_
     # Then it can be neither a challenger nor promoted
     with pytest.raises(ArtifactIntegrityError):
         rollout.set_challenger(stack.registry, MODEL, bad)
-    (stack.registry.root / MODEL / rollout.CHALLENGER_FILE).write_text(f'{{"version": "{bad}", "mode": "none"}}')
+    set_pointers(stack.registry, MODEL, challenger=bad, challenger_mode="none")
     with pytest.raises(ArtifactIntegrityError):
         stack.run("leadscore.promote", MODEL)
     assert stack.registry.champion(MODEL) == "v1"
@@ -268,7 +268,7 @@ def test_a_corrupt_version_never_replaces_a_working_one(stack: Stack, lifecycle_
         assert set(served) == {"v1"}
     finally:
         stack.registry.set_champion(MODEL, "v1")
-        (stack.registry.root / MODEL / rollout.CHALLENGER_FILE).unlink()
+        set_pointers(stack.registry, MODEL, challenger=None, challenger_mode=None)
 
 
 def test_two_concurrent_retrains_do_not_both_run(stack: Stack, lifecycle_worker: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +13,14 @@ from leadscore.settings import get_settings
 from ml_core.errors import InvalidLeadError
 from ml_core.featurizers import featurize_table
 from ml_core.onnx_model import OnnxScorer
+from ml_core.store.schema import blobs
 from ml_core.synthetic import generate
 from tests import factories
 from tests.conftest import TEST_REDIS
 from tests.integration.conftest import ALL_MODELS, copy_specs
 from tests.integration.metrics import invalid_count
 from tests.integration.workers import client_app, running_worker, worker_env
-from tests.stores import registry_at
+from tests.stores import copy_store, registry_at
 from tests.unit.pairs import PAIR_MODELS, listing, preferences
 from tests.waits import poll
 
@@ -180,14 +180,13 @@ def test_score_lead_profile_reports_every_invalid_part_at_once(worker: Path) -> 
 
 
 def test_every_model_falls_back_to_its_rules_when_its_artifact_is_missing(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
-    # Given every champion's version directory without its model.onnx
+    # Given every champion's model.onnx missing from the cache and from the store
     broken = copy_specs(tmp_path / "models", ALL_MODELS)
-    registry = registry_at(models_dir)
+    registry = copy_store(models_dir, broken)
     for name in ALL_MODELS:
         version = registry.champion(name)
-        shutil.copytree(models_dir / name / version, broken / name / version)
-        shutil.copy(models_dir / name / "champion", broken / name / "champion")
-        (broken / name / version / "model.onnx").unlink()
+        with registry.store.writing() as conn:
+            conn.execute(blobs.delete().where(blobs.c.sha256 == registry.card(name, version)["files"]["model.onnx"]))
     env = worker_env(models_dir=str(broken), broker_url=f"{TEST_REDIS}/13", result_backend=f"{TEST_REDIS}/14")
     log = tmp_path / "worker.log"
     lead = {**factories.lead(), **factories.lead(7, model="churn_predictor"), "id": "lead-f", "preferences": preferences()}

@@ -17,7 +17,7 @@ from tests.factories import leads
 from tests.integration.conftest import copy_specs
 from tests.integration.metrics import invalid_count
 from tests.integration.workers import client_app, closing_client_app, running_worker, worker_env
-from tests.stores import registry_at
+from tests.stores import registry_at, store_url
 from tests.waits import poll
 
 pytestmark = pytest.mark.broker
@@ -99,8 +99,9 @@ def test_a_model_tampered_while_workers_serve_it_is_refused_by_batch_and_scoring
     root = copy_specs(tmp_path / "models")
     version = registry_at(models_dir).champion("lead_scorer")
     shutil.copytree(models_dir / "lead_scorer" / version, root / "lead_scorer" / version)
-    shutil.copy(models_dir / "lead_scorer" / "champion", root / "lead_scorer" / "champion")
-    env = worker_env(models_dir=str(root), broker_url=f"{TEST_REDIS}/13", result_backend=f"{TEST_REDIS}/14", reload_check_seconds="0.5")
+    # (another host: its own artifact cache, the session's state store)
+    env = worker_env(models_dir=str(root), database_url=store_url(models_dir), broker_url=f"{TEST_REDIS}/13",
+                     result_backend=f"{TEST_REDIS}/14", reload_check_seconds="0.5")
     lead = leads(1)[0]
     with closing_client_app(env) as app, running_worker(env, tmp_path / "scoring.log", queues="scoring", concurrency=1), \
             running_worker(env, tmp_path / "batch.log", queues="batch", concurrency=1):
@@ -126,11 +127,10 @@ def test_tampered_model_is_refused_visibly_and_rules_serve(redis_available: None
     tampered = copy_specs(tmp_path / "models")
     version = registry_at(models_dir).champion("lead_scorer")
     shutil.copytree(models_dir / "lead_scorer" / version, tampered / "lead_scorer" / version)
-    shutil.copy(models_dir / "lead_scorer" / "champion", tampered / "lead_scorer" / "champion")
     with open(tampered / "lead_scorer" / version / "model.onnx", "ab") as f:
         f.write(b"\0")
     # When a worker of its own (own broker databases) serves it
-    env = worker_env(models_dir=str(tampered), broker_url=f"{TEST_REDIS}/13", result_backend=f"{TEST_REDIS}/14")
+    env = worker_env(models_dir=str(tampered), database_url=store_url(models_dir), broker_url=f"{TEST_REDIS}/13", result_backend=f"{TEST_REDIS}/14")
     log = tmp_path / "worker.log"
     with running_worker(env, log, queues="scoring", concurrency=1):
         result = client_app(env).send_task("leadscore.score_lead", args=[leads(1)[0]]).get(timeout=10)
