@@ -179,9 +179,18 @@ class Registry:
         return path
 
     def _cache(self, name: str, version: str, card: Mapping[str, Any], files: Mapping[str, bytes]) -> None:
-        """Write a version's files to this host's cache: a complete staging directory, renamed."""
+        """Write a version's files to this host's cache: a complete staging directory, renamed. A
+        directory already there (left by a store this host used before) is brought in line with the
+        store's card, file by file: the store decides what a version is."""
         path = self._version_dir(name, version)
         if path.is_dir():
+            for fname, blob in files.items():
+                target = path / fname
+                if not target.is_file() or hashlib.sha256(target.read_bytes()).digest() != hashlib.sha256(blob).digest():
+                    tmp = path / f".{fname}.{uuid.uuid4().hex}.tmp"
+                    tmp.write_bytes(blob)
+                    os.replace(tmp, target)
+            atomic_write(path / CARD_FILE, json.dumps(card, indent=2))
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = path.parent / f".staging-{uuid.uuid4().hex}"

@@ -136,6 +136,15 @@ def _warm(names: tuple[str, ...]) -> None:
 
 
 @worker_init.connect
+def _import_the_store_before_forking(**_: object) -> None:
+    # Every child reads the state store at warm-up: importing SQLAlchemy once in the parent, before
+    # the fork, keeps that import (a few hundred ms) off each child's warm-up. No connection is made here.
+    import sqlalchemy
+    import sqlalchemy.dialects.postgresql
+    import sqlalchemy.dialects.sqlite  # noqa: F401
+
+
+@worker_init.connect
 def _patch_broker_transport(**_: object) -> None:
     try:
         broker_patches.install()

@@ -193,8 +193,7 @@ def test_new_version_never_serves_the_old_versions_score_and_prewarm_refills(
 def test_a_prewarm_while_the_model_fails_caches_nothing(isolated_dbs: dict[str, str], models_dir: Path, tmp_path: Path) -> None:
     # Given leads scored by v1 (so they are recently active) whose cache entries have expired
     models = copy_specs(tmp_path / "models")
-    shutil.copytree(models_dir / MODEL / "v1", models / MODEL / "v1")
-    Registry(models).set_champion(MODEL, "v1")
+    copy_store(models_dir, models)  # v1 the champion, in a store (and an artifact cache) of this test's own
     env = worker_env(models_dir=str(models), **isolated_dbs)
     app = client_app(env)
     batch = leads(4, 808, prefix="s808")

@@ -76,3 +76,11 @@ def test_scoring_workers_load_no_training_stack_at_start() -> None:
 
 def test_the_cli_loads_no_training_stack_for_help() -> None:
     assert loaded_by("leadscore.cli.main") == ""
+
+
+def test_the_web_client_and_the_cli_load_no_database_library_at_import() -> None:
+    # The state store is opened on first use (a canary decision, a lifecycle command), never by an import
+    code = "import sys, leadscore, leadscore.client, leadscore.cli.main; print(','.join(m for m in ('sqlalchemy', 'alembic', 'psycopg') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ""

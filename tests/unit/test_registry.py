@@ -299,3 +299,14 @@ def test_two_registries_on_one_directory_see_the_same_versions(registered, train
     assert other.register(trained) == "v2"
     assert registered.versions(MODEL) == ["v1", "v2"]
     assert registered.champion(MODEL) == "v2"
+
+
+def test_a_stale_cache_directory_is_brought_in_line_with_the_store(empty_registry, trained):
+    # Given a v1 directory left on this host by a store it used before
+    stale = empty_registry.root / MODEL / "v1"
+    stale.mkdir()
+    (stale / ONNX_FILE).write_bytes(b"another store's v1")
+    # When this store registers its own v1, it is what loads
+    assert empty_registry.register(trained) == "v1"
+    assert empty_registry.load(MODEL).version == "v1"
+    assert json.loads((stale / CARD_FILE).read_text())["files"] == empty_registry.card(MODEL, "v1")["files"]
