@@ -134,8 +134,8 @@ class Settings(BaseSettings):
     drift_sample_size: int = Field(20_000, gt=0)
     """Most recently scored leads per model kept (features and probability) for the drift check."""
     reload_check_seconds: float = Field(2.0, gt=0)
-    """A worker looks at the champion and challenger pointers at most this often (two ``stat`` calls), so a
-    promotion or rollback is served by every task that starts this long after it."""
+    """A worker looks at the champion and challenger pointers (one state-store read) at most this often, so a
+    promotion or rollback is served, on every host, by every task that starts this long after it."""
     retrain_min_outcomes: int = Field(2000, gt=0)
     """Below this many outcomes with features, retraining adds the base data set to them."""
     retrain_base_rows: int = Field(20_000, gt=0)
