@@ -81,3 +81,24 @@ def test_a_version_failing_its_checksum_is_refused_by_the_import(registered: Reg
     (old / MODEL / "v1" / "model.onnx").write_bytes(b"tampered")
     report = import_models(StateStore(embedded_url(tmp_path / "store")), old)
     assert report[MODEL]["refused"] == {"v1": "model.onnx fails its checksum"} and report[MODEL]["versions"] == []
+
+
+def test_score_client_takes_its_canary_decisions_from_the_state_store(registered: Registry, trained, tmp_path: Path) -> None:
+    from leadscore import app
+    from leadscore.client.score_client import ScoreClient
+    from leadscore.settings import Settings
+    from tests.waits import poll
+
+    # Given a web process on another host: its own models directory (specs only), the same store
+    registered.register(trained, champion=False)
+    web = copy_spec(tmp_path / "web-host").root
+    settings = Settings(models_dir=web, database_url=registered.store.url, reload_check_seconds=0.05)
+    client = ScoreClient(settings, app)  # the app is never used: deciding needs no broker
+    try:
+        assert not client._in_canary(MODEL, "lead-1")
+        # When the training host puts v2 in a 100 % canary
+        rollout.set_challenger(registered, MODEL, "v2", "canary", 100.0)
+        # Then the client sends every lead to a worker within its check interval
+        poll(lambda: client._in_canary(MODEL, "lead-1"), timeout=10, what="the client seeing the canary")
+    finally:
+        client.close()
