@@ -28,7 +28,7 @@ from ml_core.spec import load_spec
 
 @cache
 def outcome_store() -> OutcomeStore:
-    """This process's connection to the outcome store, opened on first use (after the fork)."""
+    """This process's outcomes in the state store, connected on first use (after the fork)."""
     return OutcomeStore(state_store())
 
 

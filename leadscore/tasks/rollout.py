@@ -1,6 +1,6 @@
 """Rollout tasks: challenger modes, promotion and rollback, on the training queue.
 
-Each changes the pointers in the models directory (``ml_core.rollout``), appends to the model's
+Each changes the pointers in the state store (``ml_core.rollout``), appends to the model's
 history and publishes an event; running workers pick the change up within
 ``reload_check_seconds`` (``ml_core.pool``).
 """

@@ -30,7 +30,7 @@ def _multiproc_dir(settings: Settings) -> Path:
 
 
 def _process_id() -> str:
-    # host and pid: worker containers share the directory, and their pids repeat
+    # host and pid: pids repeat across containers, should a directory ever be shared by mistake
     return f"{socket.gethostname()}_{os.getpid()}"
 
 
