@@ -102,3 +102,18 @@ def test_score_client_takes_its_canary_decisions_from_the_state_store(registered
         poll(lambda: client._in_canary(MODEL, "lead-1"), timeout=10, what="the client seeing the canary")
     finally:
         client.close()
+
+
+def test_score_client_keeps_deciding_while_the_state_store_is_unreachable(tmp_path: Path) -> None:
+    from leadscore import app
+    from leadscore.client.score_client import ScoreClient
+    from leadscore.settings import Settings
+
+    # A port nobody listens on: connections are refused at once
+    settings = Settings(models_dir=copy_spec(tmp_path / "web-host").root, database_url="postgresql+psycopg://postgres@127.0.0.1:1/none")
+    client = ScoreClient(settings, app)
+    try:
+        assert client._in_canary(MODEL, "lead-1") is False  # the last rollout known (none): the champion's cache serves
+        assert client._in_canary(MODEL, "lead-2") is False  # and the store is not asked again before breaker_reset_seconds
+    finally:
+        client.close()
