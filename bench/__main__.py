@@ -19,9 +19,11 @@ from bench.workers import REPO, WorkerPool, worker_argv
 from leadscore.app import create_app
 from leadscore.cli.card_text import estimate_text
 from leadscore.settings import Settings, get_settings
+from leadscore.stores.state import registry as state_registry
 from ml_core.errors import ModelNotFoundError
 from ml_core.lifecycle import train_and_register
 from ml_core.registry import Registry
+from ml_core.store.state import StateStore, embedded_url
 
 QUICK_BANNER = (
     "> **Quick smoke run** (`--quick`): reduced sizes on a machine that may be busy. These figures show the "
@@ -45,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (run_dir / "BENCHMARKS.quick.md" if args.quick else REPO / "BENCHMARKS.md")
 
     with tempfile.TemporaryDirectory(prefix="leadscore-bench-") as scratch:
-        settings = base.model_copy(update={**BENCH_QUEUES, "models_dir": _models_dir(base, Path(scratch)), "run_dir": run_dir})
-        registry = Registry(settings.models_dir)
+        models_dir, database_url = _models_dir(base, Path(scratch))
+        settings = base.model_copy(update={**BENCH_QUEUES, "models_dir": models_dir, "database_url": database_url, "run_dir": run_dir})
+        registry = state_registry(settings)
         app = create_app(settings)
         env = worker_env(dict(os.environ), settings, served_models(registry))
         workers = WorkerPool(settings, env, app, run_dir / "logs")
@@ -82,19 +85,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _models_dir(settings: Settings, scratch: Path) -> Path:
-    """The configured models, or, when lead_scorer has no champion yet, one trained for the run."""
+def _models_dir(settings: Settings, scratch: Path) -> tuple[Path, str]:
+    """The configured models and store, or, when lead_scorer has no champion yet, one trained for the run."""
     try:
-        Registry(settings.models_dir).champion(MODEL)
-        return Path(settings.models_dir)
+        state_registry(settings).champion(MODEL)
+        return Path(settings.models_dir), settings.state_url
     except ModelNotFoundError:
         pass
     print(f"bench: {MODEL} has no champion in {settings.models_dir}; training one into a scratch directory", file=sys.stderr)
     root = scratch / "models"
     (root / MODEL).mkdir(parents=True)
     (root / MODEL / "spec.toml").write_bytes((Path(settings.models_dir) / MODEL / "spec.toml").read_bytes())
-    train_and_register(Registry(root), MODEL, rows=20_000)
-    return root
+    train_and_register(Registry(root, StateStore(embedded_url(root))), MODEL, rows=20_000)
+    return root, embedded_url(root)
 
 
 def _purge(app: Celery, settings: Settings) -> None:

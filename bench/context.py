@@ -76,6 +76,7 @@ def worker_env(base: dict[str, str], settings: Settings, warm: list[str]) -> dic
         "LEADSCORE_BATCH_QUEUE": settings.batch_queue,
         "LEADSCORE_DEEP_QUEUE": settings.deep_queue,  # escalations from bench leads stay out of the real deep queue
         "LEADSCORE_MODELS_DIR": str(settings.models_dir),
+        "LEADSCORE_DATABASE_URL": settings.state_url,
         "LEADSCORE_WARM_MODELS": json.dumps(warm),
         "LEADSCORE_RUN_DIR": str(settings.run_dir),
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),

@@ -22,6 +22,7 @@ from ml_core.onnx_model import OnnxScorer
 from ml_core.registry import Registry
 from ml_core.scoring import Scorer, score_one
 from ml_core.spec import ModelSpec
+from ml_core.store.state import StateStore, embedded_url
 from ml_core.synthetic.lead_conversations import conversations
 
 TITLE = "Scoring from a conversation: featurizer cost"
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(scratch)
         (root / MODEL).mkdir()
         (root / MODEL / "spec.toml").write_bytes((repo_models / MODEL / "spec.toml").read_bytes())
-        registry = Registry(root)
+        registry = Registry(root, StateStore(embedded_url(root)))
         train_and_register(registry, MODEL, rows=4000, folds=3)
         artifact = registry.load(MODEL)
         section = measure(registry.spec(MODEL), OnnxScorer(MODEL, artifact.version, artifact.onnx), quick=args.quick)

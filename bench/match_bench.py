@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from bench.model_stack import machine, p, profile_lead, properties, scoring_worker, timings_ms, trained_models
+from bench.model_stack import machine, p, profile_lead, properties, scoring_worker, store_of, timings_ms, trained_models
 from ml_core.matching import rank_properties
 from ml_core.pool import ModelPool
 from ml_core.registry import Registry
@@ -36,7 +36,7 @@ def main() -> None:
     lead = {"id": "bench-lead", "preferences": profile_lead()["preferences"]}
     rows: list[tuple[int, str, np.ndarray, list[float] | None]] = []
     with trained_models() as models_dir:
-        matcher = ModelPool(Registry(models_dir)).get("property_matcher")
+        matcher = ModelPool(Registry(models_dir, store_of(models_dir))).get("property_matcher")
         version = f"{matcher.scorer.version} ({matcher.scorer.served_by})"
         listings = {n: properties(n) for n in sizes}
         for n in sizes:

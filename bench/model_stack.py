@@ -20,21 +20,25 @@ import numpy as np
 import onnxruntime
 
 from leadscore.settings import get_settings
+from leadscore.stores.state import registry as state_registry
+from leadscore.stores.state import state_store, store_at
 from ml_core.errors import ModelNotFoundError
 from ml_core.lifecycle import train_and_register
 from ml_core.registry import Registry
 from ml_core.spec import available_models
+from ml_core.store.state import StateStore, embedded_url
 from ml_core.synthetic import generate
 
 
 @contextmanager
 def trained_models(rows: int = 20_000) -> Iterator[Path]:
-    """The configured models directory when every spec has a champion; else a temporary one, trained now."""
+    """The configured models directory when every spec has a champion; else a temporary one, trained
+    now, with its own state store inside it (``store_of``)."""
     configured = Path(get_settings().models_dir)
     names = available_models(configured)
     try:
         for name in names:
-            Registry(configured).champion(name)
+            state_registry().champion(name)
         yield configured
         return
     except ModelNotFoundError:
@@ -44,7 +48,7 @@ def trained_models(rows: int = 20_000) -> Iterator[Path]:
         for name in names:
             (root / name).mkdir()
             shutil.copy(configured / name / "spec.toml", root / name / "spec.toml")
-            train_and_register(Registry(root), name, rows=rows)
+            train_and_register(Registry(root, store_of(root)), name, rows=rows)
         yield root
 
 
@@ -54,9 +58,17 @@ def scoring_worker(models_dir: Path, log_path: Path) -> Iterator[None]:
     from tests.integration.workers import running_worker, worker_env
 
     settings = get_settings()
-    env = worker_env(models_dir=str(models_dir), broker_url=settings.broker_url, result_backend=settings.result_backend)
+    env = worker_env(models_dir=str(models_dir), database_url=store_of(models_dir).url, broker_url=settings.broker_url,
+                     result_backend=settings.result_backend)
     with running_worker(env, log_path, queues=settings.scoring_queue, concurrency=2):
         yield
+
+
+def store_of(models_dir: Path) -> StateStore:
+    """The configured store for the configured models directory; a scratch directory's own otherwise."""
+    if Path(models_dir) == Path(get_settings().models_dir):
+        return state_store()
+    return store_at(embedded_url(models_dir))
 
 
 def properties(n: int, seed: int = 11) -> list[dict[str, Any]]:

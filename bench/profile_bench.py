@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from bench.model_stack import interleaved_timings_ms, machine, p, profile_lead, properties, scoring_worker, trained_models
+from bench.model_stack import interleaved_timings_ms, machine, p, profile_lead, properties, scoring_worker, store_of, trained_models
 from ml_core.lead_profile import split_lead
 from ml_core.matching import PREFERENCES, rank_properties
 from ml_core.pool import ModelPool
@@ -42,7 +42,7 @@ def main() -> None:
     listings = {n: properties(n) for n in sizes}
     rows: list[tuple[int, str, Any]] = []
     with trained_models() as models_dir:
-        pool = ModelPool(Registry(models_dir))
+        pool = ModelPool(Registry(models_dir, store_of(models_dir)))
         lead_models = [pool.get(name) for name in LEAD_MODELS]
         pair_models = [pool.get(name) for name in PAIR_MODELS]
         _, views = split_lead(lead, [m.spec for m in lead_models], nested=(PREFERENCES,))

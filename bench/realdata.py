@@ -47,6 +47,7 @@ from ml_core.lifecycle import train_and_register
 from ml_core.onnx_model import OnnxScorer
 from ml_core.ranking import metric_value
 from ml_core.registry import Registry
+from ml_core.store.state import StateStore, embedded_url
 
 METHODS = ("leadscore", "LogReg", "HGB")
 MEASURES = ("roc_auc", "average_precision", "top20_capture")
@@ -74,8 +75,9 @@ def register(table: RealTable, frame: pd.DataFrame, root: Path, seed: int, time_
     csv = root / f"{name}.csv"
     frame.to_csv(csv, index=False)
     started = time.perf_counter()
-    card = train_and_register(Registry(root), name, data=csv, seed=seed, time_budget=time_budget)
-    return Registry(root), name, card, time.perf_counter() - started
+    registry = Registry(root, StateStore(embedded_url(root)))
+    card = train_and_register(registry, name, data=csv, seed=seed, time_budget=time_budget)
+    return registry, name, card, time.perf_counter() - started
 
 
 def evaluate(table: RealTable, outer_folds: int, seed: int, time_budget: float) -> Result:

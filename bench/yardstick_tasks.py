@@ -13,8 +13,8 @@ import joblib
 import numpy as np
 
 from leadscore import app
-from leadscore.settings import get_settings
-from ml_core.registry import NATIVE_FILE, Registry
+from leadscore.stores.state import registry as state_registry
+from ml_core.registry import NATIVE_FILE
 
 
 @app.task(name="bench.echo", acks_late=True)
@@ -26,7 +26,7 @@ def echo(lead: dict[str, Any]) -> dict[str, Any]:
 @app.task(name="bench.naive_score", acks_late=True)
 def naive_score(lead: dict[str, Any], model: str = "lead_scorer") -> dict[str, Any]:
     """What a user might write first: unpickle the sklearn model on every call, then predict."""
-    registry = Registry(get_settings().models_dir)
+    registry = state_registry()
     version = registry.champion(model)
     estimator = joblib.load(registry.root / model / version / NATIVE_FILE)
     spec = registry.spec(model)

@@ -18,7 +18,7 @@ class QueueKind(StrEnum):
     BATCH = "batch"
     """Lists of leads and bulk chunks: long, one at a time per child."""
     TRAINING = "training"
-    """Everything that writes the models directory or the outcome store."""
+    """Everything that writes the state store: outcomes, versions, rollouts."""
     DEEP = "deep"
     """The deep tier: explanations and escalated leads."""
 

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ml_core.parity import PARITY_TOLERANCE
+from ml_core.store.state import embedded_url
 
 _REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
 
@@ -117,7 +118,11 @@ class Settings(BaseSettings):
 
     # Model lifecycle: outcomes, retraining, rollout, hot reload, drift (README, "Model lifecycle").
     data_dir: Path = Path(".data")
-    """Durable lifecycle data: the outcome store (``outcomes.sqlite3``, WAL, fsync on every commit)."""
+    """Durable lifecycle data: the default state store (``leadscore.sqlite3``, WAL, fsync on every commit)."""
+    database_url: str | None = None
+    """The state store (``ml_core.store``: versions, artifacts, champion and challenger, history, outcomes),
+    a SQLAlchemy URL. Unset: SQLite in ``data_dir`` (one host). A fleet: ``postgresql+psycopg://...``
+    shared by every host (``pip install leadscore[fleet]``; ``leadscore db upgrade`` once per release)."""
     snapshots_url: str | None = None
     """Redis for scored-feature snapshots and drift samples; unset, ``lock_url``'s (non-evicting, append-only)."""
     snapshot_history: int = Field(8, gt=0)
@@ -129,8 +134,8 @@ class Settings(BaseSettings):
     drift_sample_size: int = Field(20_000, gt=0)
     """Most recently scored leads per model kept (features and probability) for the drift check."""
     reload_check_seconds: float = Field(2.0, gt=0)
-    """A worker looks at the champion and challenger pointers at most this often (two ``stat`` calls), so a
-    promotion or rollback is served by every task that starts this long after it."""
+    """A worker looks at the champion and challenger pointers (one state-store read) at most this often, so a
+    promotion or rollback is served, on every host, by every task that starts this long after it."""
     retrain_min_outcomes: int = Field(2000, gt=0)
     """Below this many outcomes with features, retraining adds the base data set to them."""
     retrain_base_rows: int = Field(20_000, gt=0)
@@ -167,6 +172,11 @@ class Settings(BaseSettings):
     """Fewer recent scored leads than this: the drift check reports too little traffic and decides nothing."""
     drift_retrain: bool = False
     """Whether a drift alert also sends ``retrain`` for that model."""
+
+    @property
+    def state_url(self) -> str:
+        """The state store's URL: ``database_url``, else the SQLite file in ``data_dir``."""
+        return self.database_url or embedded_url(self.data_dir)
 
     @field_validator("retrain_schedule", "drift_schedule")
     @classmethod

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ml_core.errors import ArtifactIntegrityError, ModelNotFoundError
+from ml_core.errors import ArtifactIntegrityError, ModelNotFoundError, StoreUnavailableError
 from ml_core.registry import Registry
 from ml_core.spec import Fallback, ModelSpec
 
@@ -55,7 +55,7 @@ def rules_for(registry: Registry, spec: ModelSpec) -> Fallback | None:
         return spec.fallback
     try:
         entry = registry.card(spec.name, registry.champion(spec.name)).get(CARD_KEY)
-    except (ModelNotFoundError, ArtifactIntegrityError):
+    except (ModelNotFoundError, ArtifactIntegrityError, StoreUnavailableError):
         return None
     if not isinstance(entry, dict):
         return None

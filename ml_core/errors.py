@@ -17,7 +17,10 @@
     ├── LeadFileError             a lead file cannot be read as a whole (format, header)
     ├── BulkJobError              a bulk job is unknown, failed, or stopped making progress
     ├── InvalidOutcomeError       an outcome to record is malformed (final)
-    └── RolloutError              a promotion, rollback or rollout mode that cannot be done
+    ├── RolloutError              a promotion, rollback or rollout mode that cannot be done
+    │   └── ConcurrentChangeError  another process changed the pointers first (nothing was changed here)
+    ├── StoreUnavailableError     the state store (LEADSCORE_DATABASE_URL) cannot be reached
+    └── StoreSchemaError          the state store's schema is not the one this leadscore needs
 
 Exceptions cross the broker as JSON (type, module and ``args``), so every ``__init__`` takes
 exactly the JSON-able arguments it stores in ``args``: the client gets the same typed error back.
@@ -224,3 +227,27 @@ class RolloutError(LeadscoreError):
 
     def __str__(self) -> str:
         return f"rollout of model {self.model!r}: {self.problem}"
+
+
+class ConcurrentChangeError(RolloutError):
+    """Two hosts changed a model's rollout at once: this one lost, and changed nothing."""
+
+
+class StoreUnavailableError(LeadscoreError):
+    """``store`` is the store's URL without its password."""
+
+    def __init__(self, store: str, problem: str) -> None:
+        super().__init__(store, problem)
+        self.store, self.problem = store, problem
+
+    def __str__(self) -> str:
+        return f"state store {self.store} is unavailable: {self.problem}"
+
+
+class StoreSchemaError(LeadscoreError):
+    def __init__(self, store: str, problem: str) -> None:
+        super().__init__(store, problem)
+        self.store, self.problem = store, problem
+
+    def __str__(self) -> str:
+        return f"state store {self.store}: {self.problem}"

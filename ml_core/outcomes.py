@@ -1,9 +1,10 @@
 """Outcomes: what actually happened to a scored lead, kept with the features it was scored on.
 
-The store is one SQLite file (``<data_dir>/outcomes.sqlite3``) in WAL mode with
-``synchronous=FULL``: a commit returns only after the write-ahead log is fsynced, so an outcome
-whose recording returned survives a crash of the process, of Redis, or of the machine. One row per
-model and lead: recording again (a redelivered task, a correction) replaces the row.
+Outcomes live in the state store's ``outcomes`` table (``ml_core.store``): SQLite by default (WAL,
+``synchronous=FULL``: a commit returns only after the log is fsynced), PostgreSQL for a fleet, so
+outcomes recorded by any worker of any host land in the one table a retrain reads. An outcome whose
+recording returned survives a crash of the process, of Redis, or of the machine. One row per model
+and lead: recording again (a redelivered task, a correction) replaces the row.
 
 No training/serving skew: the features stored are the snapshot a worker recorded when it scored
 the lead (``leadscore/worker/snapshots.py``), the last one taken at or before the outcome occurred. Features
@@ -19,40 +20,23 @@ the derived pair features the lead was ranked with for that listing.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml_core.errors import InvalidOutcomeError
 from ml_core.identifiers import id_problem
+from ml_core.store.state import StateStore
 from ml_core.timestamps import utc_iso
 
 if TYPE_CHECKING:
     import pandas as pd
 
-FILE = "outcomes.sqlite3"
+LEGACY_FILE = "outcomes.sqlite3"
+"""Where outcomes were kept before the state store (``leadscore db import`` reads it)."""
 EARLIEST_OUTCOME = datetime(2000, 1, 1, tzinfo=UTC)
 """Older dates are typos (year 0001, 1970 epochs): no CRM outcome predates this product's leads."""
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outcomes (
-    model          TEXT NOT NULL,
-    lead_id        TEXT NOT NULL,
-    property_id    TEXT NOT NULL DEFAULT '',
-    outcome        INTEGER NOT NULL CHECK (outcome IN (0, 1)),
-    occurred_at    TEXT NOT NULL,
-    recorded_at    TEXT NOT NULL,
-    features       TEXT,
-    scored_version TEXT,
-    scored_at      TEXT,
-    PRIMARY KEY (model, lead_id, property_id)
-)
-"""
-
-
 @dataclass(frozen=True)
 class Snapshot:
     """The features a lead was scored with, the version that scored it, and when (epoch seconds)."""
@@ -111,22 +95,10 @@ def snapshot_before(snapshots: Iterable[Snapshot], occurred_at: datetime) -> Sna
 
 
 class OutcomeStore:
-    """Thread-safe; one connection per store, opened on first use."""
+    """The outcomes of a ``StateStore``."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.path = Path(data_dir) / FILE
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute(_SCHEMA)
-            self._conn = conn
-        return self._conn
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
 
     def record(
         self, model: str, lead_id: str, outcome: int, occurred_at: datetime, snapshot: Snapshot | None, property_id: str | None = None
@@ -143,50 +115,57 @@ class OutcomeStore:
             "scored_version": snapshot.version if snapshot else None,
             "scored_at": utc_iso(snapshot.scored_at) if snapshot else None,
         }
-        with self._lock:
-            self._db().execute(
-                "INSERT OR REPLACE INTO outcomes VALUES "
-                "(:model, :lead_id, :property_id, :outcome, :occurred_at, :recorded_at, :features, :scored_version, :scored_at)",
-                row,
-            )
+        self.put([row])
         return {k: v for k, v in row.items() if k != "features"} | {"property_id": property_id, "with_features": snapshot is not None}
 
+    def put(self, rows: list[dict[str, Any]]) -> None:
+        """Insert or replace whole rows (the table's columns), in one transaction."""
+        from ml_core.store.schema import outcomes
+
+        if not rows:
+            return
+        with self.store.writing() as conn:
+            for row in rows:
+                insert = self.store.upsert(outcomes).values(**row)
+                keep = {c: insert.excluded[c] for c in row if c not in ("model", "lead_id", "property_id")}
+                conn.execute(insert.on_conflict_do_update(index_elements=["model", "lead_id", "property_id"], set_=keep))
+
     def get(self, model: str, lead_id: str, property_id: str | None = None) -> dict[str, Any] | None:
-        with self._lock:
-            cur = self._db().execute(
-                "SELECT * FROM outcomes WHERE model = ? AND lead_id = ? AND property_id = ?", (model, lead_id, property_id or "")
-            )
-            found = cur.fetchone()
-            names = [d[0] for d in cur.description]
+        from sqlalchemy import select
+
+        from ml_core.store.schema import outcomes as t
+
+        with self.store.reading() as conn:
+            found = conn.execute(select(t).where(t.c.model == model, t.c.lead_id == lead_id, t.c.property_id == (property_id or ""))).first()
         if found is None:
             return None
-        row = dict(zip(names, found))
+        row = dict(found._mapping)
         row["features"] = json.loads(row["features"]) if row["features"] else None
         row["property_id"] = row["property_id"] or None
         return row
 
     def counts(self, model: str) -> dict[str, int]:
-        with self._lock:
-            total, with_features, positive = self._db().execute(
-                "SELECT COUNT(*), COUNT(features), COALESCE(SUM(outcome), 0) FROM outcomes WHERE model = ?",
-                (model,),
-            ).fetchone()
+        from sqlalchemy import func, select
+
+        from ml_core.store.schema import outcomes as t
+
+        with self.store.reading() as conn:
+            total, with_features, positive = conn.execute(
+                select(func.count(), func.count(t.c.features), func.coalesce(func.sum(t.c.outcome), 0)).where(t.c.model == model)
+            ).one()
         return {"outcomes": int(total), "with_features": int(with_features), "without_features": int(total - with_features), "positive": int(positive)}
 
     def training_frame(self, model: str, target: str) -> pd.DataFrame:
-        import pandas as pd  # retraining only: scoring workers record outcomes without pandas
-
         """Outcomes that have features, as a table of the snapshot's features and ``target``."""
-        with self._lock:
-            rows = self._db().execute(
-                "SELECT lead_id, features, outcome FROM outcomes WHERE model = ? AND features IS NOT NULL ORDER BY lead_id, property_id",
-                (model,),
-            ).fetchall()
+        import pandas as pd  # retraining only: scoring workers record outcomes without pandas
+        from sqlalchemy import select
+
+        from ml_core.store.schema import outcomes as t
+
+        with self.store.reading() as conn:
+            rows = conn.execute(
+                select(t.c.lead_id, t.c.features, t.c.outcome).where(t.c.model == model, t.c.features.is_not(None))
+                .order_by(t.c.lead_id, t.c.property_id)
+            ).all()
         records = [{"id": lead_id, **json.loads(features), target: outcome} for lead_id, features, outcome in rows]
         return pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["id", target])
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None

@@ -4,9 +4,9 @@ A worker process owns one ``ModelPool``. Loading happens on first use (or in a w
 right after the fork), never in the parent before forking: ONNX Runtime sessions must not cross
 a fork.
 
-Hot reload: at most every ``reload_check_seconds``, ``get`` stats the model's ``champion`` and
-``challenger.json`` pointers (``ml_core.rollout``). When they changed, the new champion (and
-challenger) is loaded and replaces the old ``Served`` entry. A ``Served`` is immutable, so a task
+Hot reload: at most every ``reload_check_seconds``, ``get`` reads the model's pointers (champion and
+challenger) from the state store, one indexed row. When they changed, the new champion (and
+challenger) is loaded (fetched into this host's cache first) and replaces the old ``Served`` entry. A ``Served`` is immutable, so a task
 that got one before the swap finishes on it; every result names the version that produced it. A
 version that fails to load leaves the old one serving: ``on_change`` reports it
 (``reload_failed``), and it is tried again after ``reset_after_seconds``. A model with no version
@@ -17,12 +17,15 @@ The same check stats the ONNX files being served. A served file that changed on 
 size or mtime) is verified again, checksum and identity, exactly as a fresh process would load
 it: refused, its model serves the rules (the breaker retries it), so every worker kind, scoring
 or batch, agrees within ``reload_check_seconds``, restarted or not.
+
+Scoring never waits on the store being up: when it cannot be read, the pointers count as unchanged
+(what is loaded keeps serving), the outage is logged once, and the next look is
+``reset_after_seconds`` later; the first successful look after it loads whatever changed meanwhile.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -33,11 +36,11 @@ from ml_core import identity
 from ml_core.breaker import CircuitBreaker, GuardedScorer, Transition
 from ml_core.decision import Decision
 from ml_core.derived_rules import rules_for
-from ml_core.errors import ArtifactIntegrityError, ModelLoadError, ModelNotFoundError, SpecError
+from ml_core.errors import ArtifactIntegrityError, ModelLoadError, ModelNotFoundError, SpecError, StoreUnavailableError
 from ml_core.fallback import RuleScorer
 from ml_core.onnx_model import OnnxScorer
-from ml_core.registry import CHAMPION_FILE, Registry
-from ml_core.rollout import CHALLENGER_FILE, Challenger, challenger
+from ml_core.registry import Registry
+from ml_core.rollout import Challenger, challenger
 from ml_core.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -94,6 +97,7 @@ class ModelPool:
         self._served: dict[str, Served] = {}
         self._pointers: dict[str, tuple[object, ...] | None] = {}
         self._next_check: dict[str, float] = {}
+        self._store_down = False
         self._lock = threading.Lock()
 
     def get(self, name: str) -> Served:
@@ -139,7 +143,7 @@ class ModelPool:
     def _reload_champion(self, name: str, served: Served, changes: list[tuple[str, str, str]]) -> Served:
         try:
             version = self.registry.champion(name)
-        except ModelNotFoundError:
+        except (ModelNotFoundError, StoreUnavailableError):
             return served
         primary = served.scorer.primary
         if primary is None:
@@ -188,16 +192,21 @@ class ModelPool:
         changes.append(("challenger_loaded", state.version, state.mode))
         return replace(served, challenger=LoadedChallenger(state, scorer))
 
-    def _signature(self, name: str) -> tuple[object, ...]:
-        """What identifies the pointers' contents without reading them: inode, size and mtime of each."""
-        signature: list[object] = []
-        for fname in (CHAMPION_FILE, CHALLENGER_FILE):
-            try:
-                st = os.stat(self.registry.model_dir(name) / fname)
-                signature.append((st.st_ino, st.st_size, st.st_mtime_ns))
-            except FileNotFoundError:
-                signature.append(None)
-        return tuple(signature)
+    def _signature(self, name: str) -> tuple[object, ...] | None:
+        """The model's pointers as stored; while the store cannot be read, the last ones seen."""
+        try:
+            pointers = self.registry.store.pointers(name)
+        except StoreUnavailableError as exc:
+            if not self._store_down:
+                log.error("model %s: %s; serving what is loaded until it answers", name, exc)
+                self._store_down = True
+            self._next_check[name] = self._clock() + self.reset_after_seconds
+            return self._pointers.get(name)
+        if self._store_down:
+            log.warning("state store answers again; following its pointers")
+            self._store_down = False
+        challenger = pointers.challenger or {}
+        return (pointers.champion, *(challenger.get(k) for k in ("version", "mode", "percent")))
 
     def _stale(self, name: str, scorer: OnnxScorer | None) -> bool:
         """Whether the ONNX file ``scorer`` was read from has a new inode, size or mtime since."""

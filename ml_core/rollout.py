@@ -1,8 +1,7 @@
 """Champion and challenger of a model, how the challenger takes part, and the model's history.
 
-    models/<name>/champion          the version served (``Registry``)
-    models/<name>/challenger.json   {"version", "mode", "percent", "since"}; absent: no challenger
-    models/<name>/history.jsonl     one JSON object per line, appended, never rewritten
+All three live in the state store (``ml_core.store``): the model's row holds the champion and the
+challenger (version, mode, percent, since); its history is appended, never rewritten.
 
 Modes of a challenger:
 
@@ -14,24 +13,24 @@ Modes of a challenger:
 
 ``promote`` makes the challenger champion; ``rollback`` returns to the champion before the current
 one. Both refuse a version whose files fail their checksums or that ONNX Runtime cannot load, so a
-corrupt version never replaces a working one. Pointers are replaced by an atomic rename; history
-lines are appended under an exclusive lock, one ``write`` each.
+corrupt version never replaces a working one. That proof runs first, outside any transaction; then
+one transaction locks the model's row, checks that the pointers are still what was proven (another
+host may have promoted meanwhile: ``ConcurrentChangeError``, nothing changed), and writes the new
+pointers and the history entry together.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import json
-import os
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from ml_core.errors import ModelNotFoundError, RolloutError
-from ml_core.registry import Registry, atomic_write
+from ml_core.errors import ConcurrentChangeError, ModelNotFoundError, RolloutError
+from ml_core.identifiers import model_name
+from ml_core.registry import Registry
+from ml_core.store.state import Change, History, Pointers
 from ml_core.timestamps import utc_iso
 
-CHALLENGER_FILE, HISTORY_FILE = "challenger.json", "history.jsonl"
 Mode = Literal["none", "shadow", "canary"]
 MODES: tuple[str, ...] = ("none", "shadow", "canary")
 
@@ -52,68 +51,67 @@ class Challenger:
 
 
 def challenger(registry: Registry, name: str) -> Challenger | None:
-    try:
-        data = json.loads((registry.model_dir(name) / CHALLENGER_FILE).read_text())
-    except FileNotFoundError:
-        return None
-    except ValueError:
-        raise RolloutError(name, f"{CHALLENGER_FILE} is not valid JSON") from None
-    return Challenger(**data)
+    found = registry.store.pointers(model_name(name)).challenger
+    return Challenger(**found) if found else None
 
 
 def history(registry: Registry, name: str) -> list[dict[str, Any]]:
-    try:
-        lines = (registry.model_dir(name) / HISTORY_FILE).read_text().splitlines()
-    except FileNotFoundError:
-        return []
-    return [json.loads(line) for line in lines if line.strip()]
+    return registry.store.history(model_name(name))
 
 
 def record(registry: Registry, name: str, event: str, **detail: Any) -> dict[str, Any]:
     """Append one entry to the model's history and return it."""
-    entry = {"ts": utc_iso(), "event": event, "model": name, **detail}
-    line = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
-    fd = os.open(registry.model_dir(name) / HISTORY_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    entry = _entry(name, event, **detail)
+    registry.store.record(name, entry)
     return entry
 
 
 def set_challenger(registry: Registry, name: str, version: str, mode: Mode = "none", percent: float = 0.0) -> dict[str, Any]:
     verify_loads(registry, name, version)
-    if version == champion_or_none(registry, name):
-        raise RolloutError(name, f"{version} is the champion; a challenger must be another version")
     state = Challenger(version, mode, _checked_percent(name, mode, percent), utc_iso())
-    atomic_write(registry.model_dir(name) / CHALLENGER_FILE, json.dumps(asdict(state)))
-    return record(registry, name, "challenger_set", version=version, mode=mode, percent=state.percent)
+
+    def decide(current: Pointers, _: History) -> Change:
+        if version == current.champion:
+            raise RolloutError(name, f"{version} is the champion; a challenger must be another version")
+        return Change(Pointers(current.champion, asdict(state)),
+                      _entry(name, "challenger_set", version=version, mode=mode, percent=state.percent))
+
+    return registry.store.change(name, decide)
 
 
 def set_mode(registry: Registry, name: str, mode: Mode, percent: float = 0.0) -> dict[str, Any]:
     """Put the current challenger in shadow, canary (``percent`` of leads) or no mode at all."""
     if mode not in MODES:
         raise RolloutError(name, f"mode must be one of {list(MODES)}, not {mode!r}")
-    current = challenger(registry, name)
-    if current is None:
-        raise RolloutError(name, "no challenger registered; retrain first")
-    state = Challenger(current.version, mode, _checked_percent(name, mode, percent), utc_iso())
-    atomic_write(registry.model_dir(name) / CHALLENGER_FILE, json.dumps(asdict(state)))
-    return record(registry, name, "rollout_mode", version=current.version, mode=mode, percent=state.percent)
+    checked = _checked_percent(name, mode, percent)
+
+    def decide(current: Pointers, _: History) -> Change:
+        if current.challenger is None:
+            raise RolloutError(name, "no challenger registered; retrain first")
+        state = Challenger(current.challenger["version"], mode, checked, utc_iso())
+        return Change(Pointers(current.champion, asdict(state)),
+                      _entry(name, "rollout_mode", version=state.version, mode=mode, percent=state.percent))
+
+    return registry.store.change(name, decide)
 
 
 def promote(registry: Registry, name: str) -> dict[str, Any]:
     """The challenger becomes champion, once it is proven to load; the challenger slot is emptied."""
-    current = challenger(registry, name)
-    if current is None:
+    proven = challenger(registry, name)
+    if proven is None:
         raise RolloutError(name, "no challenger to promote")
-    verify_loads(registry, name, current.version)
-    previous = champion_or_none(registry, name)
-    registry.set_champion(name, current.version)
-    (registry.model_dir(name) / CHALLENGER_FILE).unlink(missing_ok=True)
-    return record(registry, name, "promoted", version=current.version, previous=previous, mode=current.mode)
+    verify_loads(registry, name, proven.version)
+
+    def decide(current: Pointers, _: History) -> Change:
+        now = current.challenger
+        if now is None or now["version"] != proven.version:
+            raise ConcurrentChangeError(name, f"the challenger changed while {proven.version} was being verified (now "
+                                              f"{now['version'] if now else 'none'}, champion {current.champion}): another process "
+                                              "promoted or replaced it first; nothing was changed, see `leadscore history`")
+        return Change(Pointers(proven.version, None),
+                      _entry(name, "promoted", version=proven.version, previous=current.champion, mode=now["mode"]))
+
+    return registry.store.change(name, decide)
 
 
 def rollback(registry: Registry, name: str) -> dict[str, Any]:
@@ -123,8 +121,14 @@ def rollback(registry: Registry, name: str) -> dict[str, Any]:
     if target is None:
         raise RolloutError(name, f"champion {current} replaced no earlier champion; nothing to roll back to")
     verify_loads(registry, name, target)
-    registry.set_champion(name, target)
-    return record(registry, name, "rolled_back", version=target, previous=current)
+
+    def decide(now: Pointers, entries: History) -> Change:
+        if now.champion != current or rollback_target(entries(), current) != target:
+            raise ConcurrentChangeError(name, f"the champion changed while {target} was being verified (now {now.champion}, was "
+                                              f"{current}): another process promoted or rolled back first; nothing was changed")
+        return Change(Pointers(target, now.challenger), _entry(name, "rolled_back", version=target, previous=current))
+
+    return registry.store.change(name, decide)
 
 
 def rollback_target(entries: list[dict[str, Any]], current: str) -> str | None:
@@ -152,6 +156,10 @@ def champion_or_none(registry: Registry, name: str) -> str | None:
         return registry.champion(name)
     except ModelNotFoundError:
         return None
+
+
+def _entry(name: str, event: str, **detail: Any) -> dict[str, Any]:
+    return {"ts": utc_iso(), "event": event, "model": name, **detail}
 
 
 def _checked_percent(name: str, mode: str, percent: float) -> float:

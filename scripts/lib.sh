@@ -84,3 +84,54 @@ ensure_rabbitmq() {  # ensure_rabbitmq URL: use a running RabbitMQ, else start (
   echo "rabbitmq-server did not come up" >&2
   exit 1
 }
+
+pg_reachable() {  # pg_reachable SQLALCHEMY_URL
+  "$VENV/bin/python" - "$1" <<'PY' >/dev/null 2>&1
+import sys
+from sqlalchemy import create_engine, text
+engine = create_engine(sys.argv[1], connect_args={"connect_timeout": 3})
+with engine.connect() as conn:
+    conn.execute(text("SELECT 1"))
+PY
+}
+
+pg_bindir() {  # pg_bindir: the directory holding initdb and pg_ctl (PATH first, then Debian's layout)
+  if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then dirname "$(command -v pg_ctl)"; return 0; fi
+  local found
+  found=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -n "$found" ] && [ -x "$found/initdb" ] && echo "$found"
+}
+
+ensure_postgres() {  # ensure_postgres URL: use a running PostgreSQL, else start a throwaway local cluster, else say what to do
+  local url=$1
+  pg_reachable "$url" && return 0
+  case "$url" in
+    *@127.0.0.1*|*@localhost*) ;;
+    *) echo "PostgreSQL at ${url%%@*}@... is not reachable, and it is not local, so it cannot be started here." >&2; exit 1 ;;
+  esac
+  local bin
+  bin=$(pg_bindir) || true
+  if [ -z "$bin" ] && apt_install postgresql; then bin=$(pg_bindir) || true; fi
+  if [ -z "$bin" ]; then
+    echo "No PostgreSQL is reachable at ${url%%@*}@... and initdb/pg_ctl are not installed. Install PostgreSQL" >&2
+    echo "(sudo apt-get install postgresql) or point LEADSCORE_TEST_DATABASE_URL at a server (user with CREATEDB)." >&2
+    exit 1
+  fi
+  # A throwaway cluster in a temporary directory, trust auth on loopback only; initdb refuses to run as root
+  local port dir owner=()
+  port=$(echo "$url" | sed -E 's#^[^/]*//[^/]*:([0-9]+)/.*#\1#; t; s#.*#5432#')
+  dir=$(mktemp -d /tmp/leadscore-pg.XXXXXX)
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+    chown postgres "$dir"
+    owner=(runuser -u postgres --)
+  fi
+  "${owner[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; echo "initdb failed" >&2; exit 1; }
+  "${owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null \
+    || { tail -20 "$dir/postgres.log" >&2; echo "PostgreSQL did not start; see $dir/postgres.log" >&2; exit 1; }
+  for _ in $(seq 50); do pg_reachable "$url" && { echo "started a throwaway PostgreSQL cluster in $dir on port $port (stop: $bin/pg_ctl -D $dir/data stop)"; return 0; }; sleep 0.1; done
+  echo "PostgreSQL in $dir does not answer at ${url%%@*}@...; see $dir/postgres.log" >&2
+  exit 1
+}

@@ -9,6 +9,7 @@ later, a targeted run (``scripts/test tests/integration/...``) sent its tasks to
 from __future__ import annotations
 
 import os
+import tempfile
 
 TEST_REDIS = os.environ.get("LEADSCORE_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 TEST_AMQP = os.environ.get("LEADSCORE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -18,6 +19,9 @@ os.environ["LEADSCORE_RESULT_BACKEND"] = f"{TEST_REDIS}/11"
 os.environ["LEADSCORE_CACHE_URL"] = f"{TEST_REDIS}/12"
 os.environ["LEADSCORE_LOCK_URL"] = f"{TEST_REDIS}/15"
 os.environ.pop("LEADSCORE_EVENTS_URL", None)  # events share the test cache database
+# The default state store lives in the data directory: a test that forgets to name its own never
+# writes into the checkout's .data
+os.environ["LEADSCORE_DATA_DIR"] = tempfile.mkdtemp(prefix="leadscore-test-data-")
 
 
 def pytest_configure(config: object) -> None:

@@ -1,8 +1,8 @@
 """``leadscore`` commands of the model lifecycle: outcomes, retraining, rollout, history, reports, drift.
 
 Commands that change something send the task to the training queue and wait for its result, so
-the change happens where the models directory and the outcome store live, with its event and its
-history entry; ``history`` and ``report`` only read the models directory.
+the change is made by a training worker, with its event and its history entry, in the state store
+every host reads; ``history`` and ``report`` read the state store directly.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ import click
 
 from leadscore.cli.card_text import estimate_text
 from leadscore.cli.params import MODEL
-from leadscore.settings import get_settings
+from leadscore.stores.state import registry as state_registry
 from ml_core import rollout
 from ml_core.errors import LeadscoreError
 from ml_core.identifiers import DEFAULT_MODEL
-from ml_core.registry import Registry
 
 TIMEOUT = click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the training worker.")
 
@@ -110,8 +109,11 @@ def rollback(model: str, timeout: float) -> None:
 @click.argument("model", type=MODEL)
 def history(model: str) -> None:
     """MODEL's history: retrains (with their gates), challengers, modes, promotions, rollbacks."""
-    registry = Registry(get_settings().models_dir)
-    for entry in rollout.history(registry, model):
+    try:
+        entries = rollout.history(state_registry(), model)
+    except LeadscoreError as exc:
+        raise click.ClickException(f"{exc.__class__.__name__}: {exc}") from None
+    for entry in entries:
         click.echo(json.dumps(entry))
 
 
@@ -120,13 +122,13 @@ def history(model: str) -> None:
 @click.argument("version", required=False)
 def report(model: str, version: str | None) -> None:
     """Where MODEL's version report is (the champion's by default), and its headline numbers."""
-    registry = Registry(get_settings().models_dir)
+    registry = state_registry()
     try:
         version = version or registry.champion(model)
         card = registry.card(model, version)
+        where = registry.version_dir(model, version)
     except LeadscoreError as exc:
         raise click.ClickException(str(exc)) from None
-    where = registry.version_dir(model, version)
     if not (where / "report.md").exists():
         raise click.ClickException(f"{model} {version} has no report (registered before reports existed)")
     m = card["metrics"]

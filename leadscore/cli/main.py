@@ -16,11 +16,12 @@ from leadscore.cli.card_text import candidate_table, estimate_text
 from leadscore.cli.params import MODEL
 from leadscore.settings import get_settings
 from leadscore.stores.event_types import EventType
+from leadscore.stores.state import registry as state_registry
 from ml_core import rollout
 from ml_core.errors import LeadscoreError, ModelNotFoundError
 from ml_core.identifiers import DEFAULT_MODEL
 from ml_core.registry import Registry
-from ml_core.spec import available_models
+from ml_core.spec import available_models, load_spec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PAIR_EXAMPLES = EXAMPLES / "property_matching"
@@ -30,7 +31,7 @@ def example(model: str) -> dict[str, Any]:
     """The example lead of ``model`` (``examples/<model>/lead.json``), for ``--sample``."""
     path = EXAMPLES / model / "lead.json"
     if not path.is_file():
-        if (EXAMPLES / "property_matching").is_dir() and Registry(get_settings().models_dir).spec(model).featurizer:
+        if (EXAMPLES / "property_matching").is_dir() and load_spec(get_settings().models_dir, model).featurizer:
             raise click.UsageError(f"{model} scores (lead, property) pairs: try `leadscore match --sample`")
         raise click.UsageError(f"no example lead for {model} (looked for examples/{model}/lead.json)")
     loaded: dict[str, Any] = json.loads(path.read_text())
@@ -72,7 +73,7 @@ def train(
     from ml_core.lifecycle import train_and_register
 
     settings = get_settings()
-    registry = Registry(settings.models_dir)
+    registry = state_registry(settings)
     failed = False
     for name in models or available_models(settings.models_dir):
         started = time.perf_counter()
@@ -112,7 +113,7 @@ def list_models() -> None:
     """List models, their versions (champion *, challenger c with its mode), and the champion's
     candidate table; a broken model or card is named and the others still listed (exit 1)."""
     settings = get_settings()
-    registry = Registry(settings.models_dir)
+    registry = state_registry(settings)
     broken = False
     for name in available_models(settings.models_dir):
         try:
@@ -368,6 +369,10 @@ main.add_command(bulk)
 from leadscore.cli.spec import spec  # noqa: E402 - spec commands live in their own module
 
 main.add_command(spec)
+
+from leadscore.cli.db import db  # noqa: E402 - the state store's commands live in their own module
+
+main.add_command(db)
 
 
 def _add_lifecycle_commands() -> None:

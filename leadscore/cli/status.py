@@ -15,8 +15,8 @@ from leadscore import routes
 from leadscore.settings import Settings
 from leadscore.stores.cache import cache_counts, store_of
 from leadscore.stores.latency import latency_percentiles
+from leadscore.stores.state import registry as state_registry
 from leadscore.stores.traffic_mix import traffic_mix
-from ml_core.registry import Registry
 
 
 def queue_depths(app: Celery, queues: list[str]) -> dict[str, int | None]:
@@ -57,5 +57,5 @@ def gather(app: Celery, settings: Settings, timeout: float = 5.0) -> dict[str, A
         model: {**c, "hit_rate": round(c["hits"] / (c["hits"] + c["misses"]), 4) if c["hits"] + c["misses"] else None}
         for model, c in counts.items()
     }
-    mix = traffic_mix(store, Registry(settings.models_dir), models)
+    mix = traffic_mix(store, state_registry(settings), models)
     return {"workers": workers, "queues": queue_depths(app, queues), "cache": cache, "latency": latency, "traffic": mix}

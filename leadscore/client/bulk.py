@@ -25,8 +25,8 @@ from ml_core.bulk_chunk import chunk_rows
 from ml_core.errors import BulkJobError
 from ml_core.identifiers import DEFAULT_MODEL
 from ml_core.lead_files import LeadChunk, chunk_leads, read_lead_file
-from ml_core.registry import Registry
 from ml_core.result_files import ResultWriter
+from ml_core.spec import load_spec
 
 ProgressCallback = Callable[[Progress], None]
 _CALLBACK_GRACE_SECONDS = 2.0
@@ -56,7 +56,7 @@ def bulk_score(
     window = window or settings.bulk_window_chunks
     if isinstance(source, str | os.PathLike):
         path = Path(source)
-        spec = Registry(settings.models_dir).spec(model)
+        spec = load_spec(settings.models_dir, model)
         chunks = read_lead_file(path, spec, chunk_size, settings.unknown_fields)
         origin: dict[str, Any] = {"file": path.name, "bytes": path.stat().st_size}
     else:

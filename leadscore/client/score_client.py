@@ -36,11 +36,11 @@ from celery.result import AsyncResult, EagerResult
 
 from leadscore.settings import Settings, get_settings
 from leadscore.stores.side_effects import ScoreRecord, SideEffects, lead_features
+from leadscore.stores.state import registry
 from ml_core.cache_entry import feature_digest
 from ml_core.context import encode_with_context
-from ml_core.errors import RolloutError
+from ml_core.errors import LeadscoreError, StoreUnavailableError
 from ml_core.identifiers import DEFAULT_MODEL, model_name
-from ml_core.registry import Registry
 from ml_core.rollout import Challenger, challenger
 from ml_core.spec import ModelSpec
 
@@ -53,7 +53,7 @@ class ScoreClient:
             app = default_app
         self.settings = settings or get_settings()
         self.app: Celery = app
-        self.registry = Registry(self.settings.models_dir)
+        self.registry = registry(self.settings)
         self.effects = SideEffects(self.settings, self.app.send_task)
         self._specs: dict[str, ModelSpec] = {}
         self._rollouts: dict[str, tuple[float, Challenger | None]] = {}
@@ -123,16 +123,20 @@ class ScoreClient:
         self.close()
 
     def _in_canary(self, model: str, lead_id: str) -> bool:
-        """Whether a canary challenger serves this lead; the rollout file is re-read at most every
-        ``reload_check_seconds``, the bound workers keep too."""
-        checked_at, state = self._rollouts.get(model, (-1e18, None))
+        """Whether a canary challenger serves this lead; the rollout is re-read from the state store at
+        most every ``reload_check_seconds``, the bound workers keep too. While the store cannot be
+        reached, the last rollout read stands (looked for again every ``breaker_reset_seconds``)."""
+        next_check, state = self._rollouts.get(model, (-1e18, None))
         now = time.monotonic()
-        if now - checked_at >= self.settings.reload_check_seconds:
+        if now >= next_check:
+            wait = self.settings.reload_check_seconds
             try:
                 state = challenger(self.registry, model)
-            except RolloutError:
+            except StoreUnavailableError:
+                wait = self.settings.breaker_reset_seconds
+            except LeadscoreError:  # an unreadable rollout: the champion serves
                 state = None
-            self._rollouts[model] = (now, state)
+            self._rollouts[model] = (now + wait, state)
         return state is not None and state.serves(model, lead_id)
 
     def _spec(self, model: str) -> ModelSpec:

@@ -1,2 +1,3 @@
-"""Redis-backed state that several processes share: the prediction cache, event streams, bulk
-jobs, recent leads and leases. Each module owns its keys."""
+"""State that several processes share: in Redis, the prediction cache, event streams, bulk jobs,
+recent leads and leases (each module owns its keys); in the state store (``state``, SQL), the
+model lifecycle: versions, artifacts, pointers, history, outcomes."""

@@ -20,6 +20,7 @@ from celery import current_app, shared_task
 
 from leadscore.settings import get_settings
 from leadscore.stores.event_types import EventType
+from leadscore.stores.state import registry as state_registry
 from leadscore.tasks.retrain import RETRAIN_TASK
 from leadscore.worker.process import publish_model_event, snapshots
 from ml_core import drift
@@ -37,7 +38,7 @@ def drift_check(models: list[str] | None = None) -> dict[str, Any]:
     """PSI per feature and of the score distribution for ``models`` (default: every model)."""
     models = model_names(models)
     settings = get_settings()
-    registry = Registry(settings.models_dir)
+    registry = state_registry(settings)
     report: dict[str, Any] = {}
     for name in models or available_models(settings.models_dir):
         try:

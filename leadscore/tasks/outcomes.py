@@ -1,10 +1,11 @@
 """Outcome tasks: record what happened to a lead, with the features it was scored on.
 
-``record_outcome`` runs on the training queue, on the host whose ``data_dir`` holds the outcome
-store (the one that retrains): the outcome is durable (fsynced in SQLite) when its result comes
-back. Until then it is a task message, which ``acks_late`` redelivers if the worker dies;
-recording twice stores the same row. While the snapshot Redis is unreachable the task retries with
-backoff (12 tries within about an hour) rather than store the label without its features.
+``record_outcome`` runs on the training queue, on any host: the outcome lands in the state store
+(``LEADSCORE_DATABASE_URL``) and is durable when its result comes back. Until then it is a task
+message, which ``acks_late`` redelivers if the worker dies; recording twice stores the same row.
+While the snapshot Redis or the state store is unreachable the task retries with backoff (12 tries
+within about an hour: the message waits in the broker, it is never dropped) rather than store the
+label without its features or not at all.
 """
 
 from __future__ import annotations
@@ -16,23 +17,24 @@ import redis
 from celery import shared_task
 
 from leadscore.settings import get_settings
+from leadscore.stores.state import state_store
 from leadscore.worker.process import snapshots
-from ml_core.errors import LeadscoreError
+from ml_core.errors import LeadscoreError, StoreUnavailableError
 from ml_core.identifiers import DEFAULT_MODEL, model_name
 from ml_core.matching import scores_pairs
 from ml_core.outcomes import OutcomeStore, parse_outcome, snapshot_before, subject
-from ml_core.registry import Registry
+from ml_core.spec import load_spec
 
 
 @cache
 def outcome_store() -> OutcomeStore:
-    """This process's connection to the outcome store, opened on first use (after the fork)."""
-    return OutcomeStore(get_settings().data_dir)
+    """This process's outcomes in the state store, connected on first use (after the fork)."""
+    return OutcomeStore(state_store())
 
 
 @shared_task(
     name="leadscore.record_outcome", acks_late=True, throws=(LeadscoreError,),
-    autoretry_for=(redis.ConnectionError, redis.TimeoutError), retry_backoff=5, retry_backoff_max=600, max_retries=12,
+    autoretry_for=(redis.ConnectionError, redis.TimeoutError, StoreUnavailableError), retry_backoff=5, retry_backoff_max=600, max_retries=12,
 )
 def record_outcome(
     lead_id: str, outcome: bool | int, occurred_at: str, model: str = DEFAULT_MODEL, property_id: str | None = None
@@ -42,7 +44,7 @@ def record_outcome(
     its last score at or before ``occurred_at`` (ISO 8601 with a timezone). ``with_features`` says
     whether such a score was found; without one the label is kept but not trained on."""
     model = model_name(model)
-    pair_model = scores_pairs(Registry(get_settings().models_dir).spec(model))
+    pair_model = scores_pairs(load_spec(get_settings().models_dir, model))
     lead_id, label, when = parse_outcome(lead_id, outcome, occurred_at, property_id, pair_model=pair_model)
     chosen = snapshot_before(snapshots().of(model, subject(lead_id, property_id)), when)
     return outcome_store().record(model, lead_id, label, when, chosen, property_id)

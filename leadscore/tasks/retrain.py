@@ -19,11 +19,11 @@ from celery import current_app, shared_task
 from leadscore.settings import Settings, get_settings
 from leadscore.stores.event_types import EventType
 from leadscore.stores.lease import Lease
+from leadscore.stores.state import registry as state_registry
 from leadscore.tasks.outcomes import outcome_store
 from leadscore.worker.process import publish_model_event as publish
 from ml_core.errors import LeadscoreError, RegistrationRefusedError
 from ml_core.identifiers import model_name
-from ml_core.registry import Registry
 from ml_core.spec import available_models
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def retrain(model: str) -> dict[str, Any]:
     """
     model = model_name(model)
     settings = get_settings()
-    registry = Registry(settings.models_dir)
+    registry = state_registry(settings)
     registry.spec(model)  # an unknown model fails before taking the lease
     client = redis.Redis.from_url(settings.lock_url, socket_timeout=5, socket_connect_timeout=5)
     lease = Lease(client, lease_key(model), settings.retrain_lock_ttl_seconds, owner=f"{socket.gethostname()}:{os.getpid()}:{retrain.request.id}")
@@ -87,7 +87,7 @@ def retrain_all() -> dict[str, Any]:
     """Beat's weekly entry: send one ``retrain`` per model (no waiting on them); a model whose
     spec does not load is reported under ``broken`` and the others are still sent."""
     settings = get_settings()
-    registry = Registry(settings.models_dir)
+    registry = state_registry(settings)
     sent, broken = [], {}
     for name in available_models(settings.models_dir):
         try:

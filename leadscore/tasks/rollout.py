@@ -1,6 +1,6 @@
 """Rollout tasks: challenger modes, promotion and rollback, on the training queue.
 
-Each changes the pointers in the models directory (``ml_core.rollout``), appends to the model's
+Each changes the pointers in the state store (``ml_core.rollout``), appends to the model's
 history and publishes an event; running workers pick the change up within
 ``reload_check_seconds`` (``ml_core.pool``).
 """
@@ -11,8 +11,8 @@ from typing import Any
 
 from celery import shared_task
 
-from leadscore.settings import get_settings
 from leadscore.stores.event_types import EventType
+from leadscore.stores.state import registry
 from leadscore.worker.process import publish_model_event as publish
 from ml_core import rollout
 from ml_core.errors import InvalidArgumentError, LeadscoreError
@@ -21,7 +21,7 @@ from ml_core.registry import Registry
 
 
 def _registry() -> Registry:
-    return Registry(get_settings().models_dir)
+    return registry()
 
 
 @shared_task(name="leadscore.set_challenger", acks_late=True, throws=(LeadscoreError,))

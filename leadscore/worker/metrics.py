@@ -30,7 +30,7 @@ def _multiproc_dir(settings: Settings) -> Path:
 
 
 def _process_id() -> str:
-    # host and pid: worker containers share the directory, and their pids repeat
+    # host and pid: pids repeat across containers, should a directory ever be shared by mistake
     return f"{socket.gethostname()}_{os.getpid()}"
 
 
@@ -104,8 +104,8 @@ def serve(settings: Settings) -> None:
     from prometheus_client.multiprocess import MultiProcessCollector
 
     from leadscore.stores.cache import cache_counts, store_of
+    from leadscore.stores.state import registry as state_registry
     from leadscore.stores.traffic_mix import traffic_mix
-    from ml_core.registry import Registry
     from ml_core.spec import available_models
 
     class CacheCollector:
@@ -124,7 +124,7 @@ def serve(settings: Settings) -> None:
             )
             card_esc = GaugeMetricFamily("leadscore_card_escalation_rate", "Share escalated out of fold, from the version's card", labels=["model", "version"])
             card_band = GaugeMetricFamily("leadscore_card_band_share", "Band share out of fold, from the version's card", labels=["model", "version", "band"])
-            mix = traffic_mix(store_of(settings), Registry(settings.models_dir), available_models(settings.models_dir))
+            mix = traffic_mix(store_of(settings), state_registry(settings), available_models(settings.models_dir))
             for model, versions in mix.items():
                 for version, t in versions.items():
                     recent_esc.add_metric([model, version], t["escalated"])

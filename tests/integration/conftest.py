@@ -10,9 +10,9 @@ import redis
 
 from leadscore.settings import get_settings
 from ml_core.lifecycle import train_and_register
-from ml_core.registry import Registry
 from ml_core.spec import available_models
 from tests.integration.workers import close_client_apps, open_client_apps, running_worker, worker_env
+from tests.stores import registry_at
 
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 ALL_MODELS = tuple(available_models(REPO_MODELS))
@@ -80,7 +80,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models directory with every spec freshly trained and registered (small data: seconds each)."""
     root = copy_specs(tmp_path_factory.mktemp("models"), ALL_MODELS)
     for name in ALL_MODELS:
-        train_and_register(Registry(root), name, rows=4000, folds=3, repeats=1, time_budget=10)
+        train_and_register(registry_at(root), name, rows=4000, folds=3, repeats=1, time_budget=10)
     return root
 
 

@@ -29,10 +29,11 @@ from ml_core.fallback import RuleScorer
 from ml_core.features import encode_leads
 from ml_core.lifecycle import train_and_register
 from ml_core.pool import ModelPool
-from ml_core.registry import ONNX_FILE, Registry
+from ml_core.registry import ONNX_FILE
 from ml_core.scoring import score_batch
 from ml_core.spec import Fallback
 from tests.blank_tables import BLANK_MODEL, BLANK_SPEC_TOML, blank_lead, blank_table
+from tests.stores import clone_version, registry_at
 from tests.waits import poll
 
 BROKEN = "crm_blanks_broken"
@@ -48,9 +49,9 @@ def blank_models(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     for name in (BLANK_MODEL, BROKEN):
         (models_dir / name).mkdir(exist_ok=True)
         (models_dir / name / "spec.toml").write_text(BLANK_SPEC_TOML)
-    train_and_register(Registry(models_dir), BLANK_MODEL, data=export, folds=3)
+    train_and_register(registry_at(models_dir), BLANK_MODEL, data=export, folds=3)
+    clone_version(registry_at(models_dir), BLANK_MODEL, "v1", BROKEN)
     shutil.copytree(models_dir / BLANK_MODEL / "v1", models_dir / BROKEN / "v1")
-    shutil.copy(models_dir / BLANK_MODEL / "champion", models_dir / BROKEN / "champion")
     with open(models_dir / BROKEN / "v1" / ONNX_FILE, "ab") as f:
         f.write(b"\0")
     yield models_dir
@@ -77,7 +78,7 @@ def test_leads_with_blanks_are_scored_and_a_missing_required_field_is_refused(wo
     assert top["income"]["missing"] is True and top["income"]["value"] is None
     assert [r.get("served_by") for r in batch] == ["onnx"] * 4 + [None]
     assert batch[4]["error"] == "InvalidLeadError" and batch[4]["problems"] == [{"field": "age", "problem": "missing (required)"}]
-    in_process = score_batch(Registry(blank_models).spec(BLANK_MODEL), ModelPool(Registry(blank_models)).get(BLANK_MODEL).scorer, leads[:4])
+    in_process = score_batch(registry_at(blank_models).spec(BLANK_MODEL), ModelPool(registry_at(blank_models)).get(BLANK_MODEL).scorer, leads[:4])
     assert [r["probability"] for r in batch[:4]] == [r["probability"] for r in in_process]
     assert batch[0]["probability"] == batch[1]["probability"] == single["probability"]  # absent and null are the same blank
     with pytest.raises(InvalidLeadError) as info:
@@ -111,7 +112,7 @@ def test_derived_rules_serve_a_spec_without_fallback_when_its_model_is_broken(wo
     results = [score_lead.delay(lead, model=BROKEN).get(timeout=30) for lead in leads]
     assert [r["served_by"] for r in results] == ["fallback", "fallback"]
     assert "model.onnx fails its checksum" in results[0]["fallback_reason"]
-    registry = Registry(blank_models)
+    registry = registry_at(blank_models)
     entry = registry.card(BROKEN, "v1")["fallback_rules"]
     spec = registry.spec(BROKEN)
     expected = RuleScorer(spec, "", Fallback(entry["intercept"], entry["weights"])).predict_proba(encode_leads(spec, leads).X)

@@ -10,11 +10,11 @@ import redis
 from leadscore.stores.events import stream_key
 from leadscore.worker.process import BREAKER_EVENT
 from ml_core.lifecycle import train_and_register
-from ml_core.registry import Registry
 from tests import factories
 from tests.conftest import TEST_REDIS
 from tests.integration.conftest import copy_specs
 from tests.integration.workers import client_app, running_worker, worker_env
+from tests.stores import registry_at
 from tests.waits import poll
 
 
@@ -40,7 +40,7 @@ def test_missing_model_falls_back_then_recovers_without_a_restart(redis_availabl
         assert first["served_by"] == "fallback" and first["model_version"] == "rules"
         assert "no champion registered" in first["fallback_reason"]
         # When a model is trained and registered while the worker runs
-        train_and_register(Registry(models), "lead_scorer", rows=3000, folds=3, repeats=1)
+        train_and_register(registry_at(models), "lead_scorer", rows=3000, folds=3, repeats=1)
         # Then, within a bounded time, the same worker serves it: no restart
         def served_by_onnx() -> dict[str, Any] | None:
             served: dict[str, Any] = app.send_task("leadscore.score_lead", args=[lead]).get(timeout=10)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,11 +25,11 @@ from leadscore.stores.events import HANDOFF, decode, stream_key
 from ml_core.cache_entry import feature_digest
 from ml_core.features import encode_leads
 from ml_core.lifecycle import train_and_register
-from ml_core.registry import Registry
 from tests.conftest import TEST_REDIS
 from tests.factories import leads
 from tests.integration.conftest import copy_specs
 from tests.integration.workers import client_app, running_worker, worker_env
+from tests.stores import copy_store, registry_at, store_url
 from tests.waits import poll
 
 MODEL = "lead_scorer"
@@ -130,7 +129,7 @@ def test_escalated_lead_reaches_the_deep_tier_and_the_followup(client: ScoreClie
     batch = leads(40, 404, prefix="s404")
     results = predict_batch.delay(batch).get(timeout=20)
     # the threshold training resolved from the spec's escalation budget, kept in the version's card
-    threshold = Registry(models_dir).card(MODEL, results[0]["model_version"])["decision"]["escalation"]["threshold"]
+    threshold = registry_at(models_dir).card(MODEL, results[0]["model_version"])["decision"]["escalation"]["threshold"]
     assert all(r["escalated"] == (r["confidence"] < threshold) for r in results)
     lead = next(lead for lead, r in zip(batch, results) if r["escalated"])
     calm = next(lead for lead, r in zip(batch, results) if not r["escalated"])
@@ -165,20 +164,19 @@ def test_new_version_never_serves_the_old_versions_score_and_prewarm_refills(
     isolated_dbs: dict[str, str], models_dir: Path, tmp_path: Path
 ) -> None:
     models = copy_specs(tmp_path / "models")
-    shutil.copytree(models_dir / MODEL / "v1", models / MODEL / "v1")
-    Registry(models).set_champion(MODEL, "v1")
+    copy_store(models_dir, models)  # the session's versions, v1 the champion, in a store of this test's own
     urls = isolated_dbs
     env = worker_env(models_dir=str(models), **urls)
-    settings = Settings(models_dir=models, **urls)
+    settings = Settings(models_dir=models, database_url=store_url(models), **urls)
     lead = leads(1, 606, prefix="s606")[0]
-    spec = Registry(models).spec(MODEL)
+    spec = registry_at(models).spec(MODEL)
     digest = feature_digest(spec.sha256, encode_leads(spec, [lead]).X[0])
     with ScoreClient(settings, client_app(env)) as client:
         with running_worker(env, tmp_path / "v1.log", queues="scoring,batch", concurrency=1):
             assert client.score(lead)["model_version"] == "v1"
             assert poll(lambda: client.lookup(lead), what="v1's cache write")["model_version"] == "v1"
         # A new version (registered for real: a copied directory would carry v1's identity and be refused)
-        assert train_and_register(Registry(models), MODEL, rows=1500, folds=3, seed=5)["version"] == "v2"
+        assert train_and_register(registry_at(models), MODEL, rows=1500, folds=3, seed=5)["version"] == "v2"
         with running_worker(env, tmp_path / "v2.log", queues="scoring,batch", concurrency=1):
             assert redis.Redis.from_url(urls["cache_url"]).exists(entry_key(MODEL, "v1", digest))
 
@@ -195,8 +193,7 @@ def test_new_version_never_serves_the_old_versions_score_and_prewarm_refills(
 def test_a_prewarm_while_the_model_fails_caches_nothing(isolated_dbs: dict[str, str], models_dir: Path, tmp_path: Path) -> None:
     # Given leads scored by v1 (so they are recently active) whose cache entries have expired
     models = copy_specs(tmp_path / "models")
-    shutil.copytree(models_dir / MODEL / "v1", models / MODEL / "v1")
-    Registry(models).set_champion(MODEL, "v1")
+    copy_store(models_dir, models)  # v1 the champion, in a store (and an artifact cache) of this test's own
     env = worker_env(models_dir=str(models), **isolated_dbs)
     app = client_app(env)
     batch = leads(4, 808, prefix="s808")

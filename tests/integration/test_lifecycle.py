@@ -30,13 +30,14 @@ from leadscore.worker.snapshots import drift_key, snapshots_key
 from ml_core import rollout
 from ml_core.errors import ArtifactIntegrityError, RegistrationRefusedError
 from ml_core.lifecycle import train_and_register
-from ml_core.registry import ONNX_FILE, Registry
+from ml_core.registry import ONNX_FILE
 from ml_core.synthetic import generate
 from tests.conftest import TEST_REDIS
 from tests.factories import leads
 from tests.integration.conftest import copy_specs
 from tests.integration.test_faults import start_beat
 from tests.integration.workers import client_app, running_worker, stop_group, worker_env
+from tests.stores import registry_at, set_pointers
 from tests.waits import poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
@@ -56,7 +57,7 @@ class Stack:
     def __init__(self, env: dict[str, str], logs: Path, models: Path) -> None:
         self.env, self.logs, self.models = env, logs, models
         self.app: Celery = client_app(env)
-        self.registry = Registry(models)
+        self.registry = registry_at(models)
         self.events = redis.Redis.from_url(env["LEADSCORE_CACHE_URL"])
         self.locks = redis.Redis.from_url(env["LEADSCORE_LOCK_URL"])
         self.starts = 0
@@ -104,7 +105,7 @@ def lifecycle_env(root: Path, models: Path, **extra: str) -> dict[str, str]:
 def stack(redis_available: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("lifecycle")
     models = copy_specs(root / "models")
-    train_and_register(Registry(models), MODEL, rows=3000, folds=3, repeats=1)
+    train_and_register(registry_at(models), MODEL, rows=3000, folds=3, repeats=1)
     env = lifecycle_env(
         root, models, reload_check_seconds=str(RELOAD_SECONDS), drift_min_samples="200", retrain_lock_ttl_seconds="5"
     )
@@ -247,7 +248,7 @@ def test_a_corrupt_version_never_replaces_a_working_one(stack: Stack, lifecycle_
     # Then it can be neither a challenger nor promoted
     with pytest.raises(ArtifactIntegrityError):
         rollout.set_challenger(stack.registry, MODEL, bad)
-    (stack.registry.root / MODEL / rollout.CHALLENGER_FILE).write_text(f'{{"version": "{bad}", "mode": "none"}}')
+    set_pointers(stack.registry, MODEL, challenger=bad, challenger_mode="none")
     with pytest.raises(ArtifactIntegrityError):
         stack.run("leadscore.promote", MODEL)
     assert stack.registry.champion(MODEL) == "v1"
@@ -267,7 +268,7 @@ def test_a_corrupt_version_never_replaces_a_working_one(stack: Stack, lifecycle_
         assert set(served) == {"v1"}
     finally:
         stack.registry.set_champion(MODEL, "v1")
-        (stack.registry.root / MODEL / rollout.CHALLENGER_FILE).unlink()
+        set_pointers(stack.registry, MODEL, challenger=None, challenger_mode=None)
 
 
 def test_two_concurrent_retrains_do_not_both_run(stack: Stack, lifecycle_worker: Any) -> None:

@@ -23,11 +23,11 @@ from leadscore.worker.snapshots import snapshots_key
 from ml_core.errors import InvalidOutcomeError
 from ml_core.lifecycle import train_and_register
 from ml_core.outcomes import subject
-from ml_core.registry import Registry
 from ml_core.synthetic import generate
 from tests.integration.conftest import copy_specs
 from tests.integration.test_lifecycle import URLS, flush_lifecycle_dbs, lifecycle_env, now_iso, poll
 from tests.integration.workers import client_app, running_worker
+from tests.stores import registry_at
 
 pytestmark = pytest.mark.slow
 CHURN, MATCHER = "churn_predictor", "property_matcher"
@@ -39,7 +39,7 @@ class Stack:
     def __init__(self, env: dict[str, str], models: Path) -> None:
         self.env = env
         self.app = client_app(env)
-        self.registry = Registry(models)
+        self.registry = registry_at(models)
         self.snapshots = redis.Redis.from_url(URLS["lock_url"])
 
     def run_all(self, task: str, calls: list[tuple[list[Any], dict[str, Any]]], timeout: float = 60.0) -> list[Any]:
@@ -56,7 +56,7 @@ def stack(redis_available: None, tmp_path_factory: pytest.TempPathFactory) -> It
     root = tmp_path_factory.mktemp("model-outcomes")
     models = copy_specs(root / "models", (CHURN, *PAIR_MODELS))
     for name in (CHURN, *PAIR_MODELS):
-        train_and_register(Registry(models), name, rows=3000, folds=3, repeats=1)
+        train_and_register(registry_at(models), name, rows=3000, folds=3, repeats=1)
     env = lifecycle_env(root, models, reload_check_seconds="0.3")
     with running_worker(env, root / "worker.log", queues="scoring,training", concurrency=2):
         yield Stack(env, models)

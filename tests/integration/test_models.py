@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +13,14 @@ from leadscore.settings import get_settings
 from ml_core.errors import InvalidLeadError
 from ml_core.featurizers import featurize_table
 from ml_core.onnx_model import OnnxScorer
-from ml_core.registry import Registry
+from ml_core.store.schema import blobs
 from ml_core.synthetic import generate
 from tests import factories
 from tests.conftest import TEST_REDIS
 from tests.integration.conftest import ALL_MODELS, copy_specs
 from tests.integration.metrics import invalid_count
 from tests.integration.workers import client_app, running_worker, worker_env
+from tests.stores import copy_store, registry_at
 from tests.unit.pairs import PAIR_MODELS, listing, preferences
 from tests.waits import poll
 
@@ -32,7 +32,7 @@ def listings(n: int, seed: int = 5) -> list[dict]:
 
 
 def test_every_spec_is_trained_and_registered_with_its_card(models_dir: Path) -> None:
-    registry = Registry(models_dir)
+    registry = registry_at(models_dir)
     assert set(ALL_MODELS) >= {"lead_scorer", "churn_predictor", *PAIR_MODELS}
     for name in ALL_MODELS:
         card = registry.card(name, registry.champion(name))
@@ -94,7 +94,7 @@ def test_status_shows_the_realized_escalation_rate_and_band_shares_beside_the_ca
     assert mix["bands"]["hot"] == round(np.mean([r["label"] == "hot" for r in results]), 4)
     # and beside it the card's out-of-fold values, which the live shares follow (25 % budget, top 10 % hot;
     # 300 leads: within about 3 standard errors)
-    expected = traffic_mix(store, Registry(models_dir), ["lead_scorer"])["lead_scorer"][version]["expected"]
+    expected = traffic_mix(store, registry_at(models_dir), ["lead_scorer"])["lead_scorer"][version]["expected"]
     assert expected["escalated"] == pytest.approx(0.25, abs=0.001)
     assert abs(mix["escalated"] - expected["escalated"]) < 0.08
     assert abs(mix["bands"]["hot"] - expected["bands"]["hot"]) < 0.06
@@ -107,7 +107,7 @@ def test_predict_churn_single_and_batch_agree_and_serve_onnx(worker: Path, model
     assert "error" in results[4] and results[4]["problems"][0]["field"] == "engagement_trend"
     single = predict_churn.delay(batch[0]).get(timeout=10)
     assert single["model"] == "churn_predictor" and single["served_by"] == "onnx"
-    assert single["model_version"] == Registry(models_dir).champion("churn_predictor")
+    assert single["model_version"] == registry_at(models_dir).champion("churn_predictor")
     assert single["probability"] == results[0]["probability"]
     with pytest.raises(InvalidLeadError) as caught:
         predict_churn.delay(batch[4]).get(timeout=10)
@@ -126,7 +126,7 @@ def test_match_properties_ranks_every_property_like_the_registered_onnx_model(wo
     p = [m["scores"]["property_matcher"]["probability"] for m in matches]
     assert p == sorted(p, reverse=True)
     # Then the worker's probabilities are the registered ONNX model's on the same derived features
-    registry = Registry(models_dir)
+    registry = registry_at(models_dir)
     spec, artifact = registry.spec("property_matcher"), registry.load("property_matcher")
     raw = generate("property_matcher", 300, 5)
     for key, value in lead["preferences"].items():
@@ -180,14 +180,13 @@ def test_score_lead_profile_reports_every_invalid_part_at_once(worker: Path) -> 
 
 
 def test_every_model_falls_back_to_its_rules_when_its_artifact_is_missing(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
-    # Given every champion's version directory without its model.onnx
+    # Given every champion's model.onnx missing from the cache and from the store
     broken = copy_specs(tmp_path / "models", ALL_MODELS)
-    registry = Registry(models_dir)
+    registry = copy_store(models_dir, broken)
     for name in ALL_MODELS:
         version = registry.champion(name)
-        shutil.copytree(models_dir / name / version, broken / name / version)
-        shutil.copy(models_dir / name / "champion", broken / name / "champion")
-        (broken / name / version / "model.onnx").unlink()
+        with registry.store.writing() as conn:
+            conn.execute(blobs.delete().where(blobs.c.sha256 == registry.card(name, version)["files"]["model.onnx"]))
     env = worker_env(models_dir=str(broken), broker_url=f"{TEST_REDIS}/13", result_backend=f"{TEST_REDIS}/14")
     log = tmp_path / "worker.log"
     lead = {**factories.lead(), **factories.lead(7, model="churn_predictor"), "id": "lead-f", "preferences": preferences()}

@@ -11,13 +11,13 @@ import pytest
 from leadscore import predict_batch, score_lead
 from ml_core.errors import InvalidBatchError, InvalidLeadError
 from ml_core.onnx_model import OnnxScorer
-from ml_core.registry import Registry
 from ml_core.synthetic import generate
 from tests.conftest import TEST_REDIS
 from tests.factories import leads
 from tests.integration.conftest import copy_specs
 from tests.integration.metrics import invalid_count
 from tests.integration.workers import client_app, closing_client_app, running_worker, worker_env
+from tests.stores import registry_at, store_url
 from tests.waits import poll
 
 pytestmark = pytest.mark.broker
@@ -31,7 +31,7 @@ def test_score_lead_round_trip_returns_the_documented_object(worker: Path, model
     assert set(result) == RESULT_KEYS
     assert result["lead_id"] == lead["id"]
     assert result["served_by"] == "onnx"
-    assert result["model_version"] == Registry(models_dir).champion("lead_scorer")
+    assert result["model_version"] == registry_at(models_dir).champion("lead_scorer")
     assert 0 <= result["score"] <= 100
     assert result["label"] in {"hot", "warm", "cold"}
     assert result["confidence"] == pytest.approx(max(result["probability"], 1 - result["probability"]), abs=1e-6)
@@ -43,7 +43,7 @@ def test_same_lead_same_score_and_worker_matches_in_process_onnx(worker: Path, m
     first = [score_lead.delay(lead).get(timeout=10)["probability"] for lead in batch]
     again = [score_lead.delay(lead).get(timeout=10)["probability"] for lead in batch]
     assert first == again
-    registry = Registry(models_dir)
+    registry = registry_at(models_dir)
     artifact = registry.load("lead_scorer")
     spec = registry.spec("lead_scorer")
     X = generate("lead_scorer", 20, 11)[list(spec.feature_names)].to_numpy(np.float32)
@@ -97,10 +97,11 @@ def test_a_model_tampered_while_workers_serve_it_is_refused_by_batch_and_scoring
 ) -> None:
     # Given a scoring worker and a batch worker, each already serving the champion by ONNX
     root = copy_specs(tmp_path / "models")
-    version = Registry(models_dir).champion("lead_scorer")
+    version = registry_at(models_dir).champion("lead_scorer")
     shutil.copytree(models_dir / "lead_scorer" / version, root / "lead_scorer" / version)
-    shutil.copy(models_dir / "lead_scorer" / "champion", root / "lead_scorer" / "champion")
-    env = worker_env(models_dir=str(root), broker_url=f"{TEST_REDIS}/13", result_backend=f"{TEST_REDIS}/14", reload_check_seconds="0.5")
+    # (another host: its own artifact cache, the session's state store)
+    env = worker_env(models_dir=str(root), database_url=store_url(models_dir), broker_url=f"{TEST_REDIS}/13",
+                     result_backend=f"{TEST_REDIS}/14", reload_check_seconds="0.5")
     lead = leads(1)[0]
     with closing_client_app(env) as app, running_worker(env, tmp_path / "scoring.log", queues="scoring", concurrency=1), \
             running_worker(env, tmp_path / "batch.log", queues="batch", concurrency=1):
@@ -124,13 +125,12 @@ def test_a_model_tampered_while_workers_serve_it_is_refused_by_batch_and_scoring
 def test_tampered_model_is_refused_visibly_and_rules_serve(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
     # Given a registry whose champion ONNX file was modified after registration
     tampered = copy_specs(tmp_path / "models")
-    version = Registry(models_dir).champion("lead_scorer")
+    version = registry_at(models_dir).champion("lead_scorer")
     shutil.copytree(models_dir / "lead_scorer" / version, tampered / "lead_scorer" / version)
-    shutil.copy(models_dir / "lead_scorer" / "champion", tampered / "lead_scorer" / "champion")
     with open(tampered / "lead_scorer" / version / "model.onnx", "ab") as f:
         f.write(b"\0")
     # When a worker of its own (own broker databases) serves it
-    env = worker_env(models_dir=str(tampered), broker_url=f"{TEST_REDIS}/13", result_backend=f"{TEST_REDIS}/14")
+    env = worker_env(models_dir=str(tampered), database_url=store_url(models_dir), broker_url=f"{TEST_REDIS}/13", result_backend=f"{TEST_REDIS}/14")
     log = tmp_path / "worker.log"
     with running_worker(env, log, queues="scoring", concurrency=1):
         result = client_app(env).send_task("leadscore.score_lead", args=[leads(1)[0]]).get(timeout=10)

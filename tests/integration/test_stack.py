@@ -8,10 +8,10 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from ml_core.registry import Registry
 from tests.conftest import TEST_REDIS
 from tests.integration.redis_server import free_port
 from tests.integration.workers import worker_env
+from tests.stores import registry_at
 
 LEADSCORE = str(Path(sys.executable).parent / "leadscore")
 
@@ -55,7 +55,7 @@ def test_stack_starts_serves_every_queue_and_stops(redis_available: None, models
         assert set(health["queues"]) == {"scoring", "batch", "training", "deep"}
         version = json.loads(scored.stdout)["model_version"]
         live = health["traffic"]["lead_scorer"][version]
-        assert live["leads"] >= 1 and live["expected"]["escalated"] == Registry(models_dir).card("lead_scorer", version)["decision"]["escalation"]["budget"]
+        assert live["leads"] >= 1 and live["expected"]["escalated"] == registry_at(models_dir).card("lead_scorer", version)["decision"]["escalation"]["budget"]
         # the host exporter serves what the worker children counted
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
             exposition = response.read().decode()

@@ -17,11 +17,16 @@ from celery import Celery
 
 from leadscore.app import create_app
 from leadscore.settings import Settings
+from tests.stores import store_url
 from tests.waits import poll
 
 
 def worker_env(**overrides: str) -> dict[str, str]:
+    """The test process's environment with ``LEADSCORE_*`` overrides; a worker given a models
+    directory uses the state store inside it (``tests/stores.py``) unless a database is named."""
     env = dict(os.environ)
+    if "models_dir" in overrides and "database_url" not in overrides:
+        overrides = {**overrides, "database_url": store_url(Path(overrides["models_dir"]))}
     env.update({f"LEADSCORE_{k.upper()}": v for k, v in overrides.items()})
     return env
 

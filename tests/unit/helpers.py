@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_core.registry import Registry
+from tests.stores import registry_at
 
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 SPEC_FILE = REPO_MODELS / "lead_scorer" / "spec.toml"
@@ -20,7 +21,8 @@ def copy_spec(root: Path) -> Registry:
     """A registry at ``root`` holding only the committed lead_scorer spec."""
     (root / MODEL).mkdir(parents=True, exist_ok=True)
     shutil.copy(SPEC_FILE, root / MODEL / "spec.toml")
-    return Registry(root)
+    return registry_at(root)
+
 
 
 def valid_lead(lead_id: Any = "lead-1", **overrides: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_core.pool import ModelPool, Served
-from ml_core.registry import Registry
+from tests.stores import registry_at
 
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
 PAIR_MODELS = ("property_matcher", "property_interest_predictor", "viewing_probability_predictor")
@@ -50,5 +50,5 @@ def rules_served(tmp_path: Path, names: tuple[str, ...] = PAIR_MODELS) -> list[S
     for name in names:
         (tmp_path / name).mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO_MODELS / name / "spec.toml", tmp_path / name / "spec.toml")
-    pool = ModelPool(Registry(tmp_path))
+    pool = ModelPool(registry_at(tmp_path))
     return [pool.get(name) for name in names]

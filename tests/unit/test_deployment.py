@@ -48,10 +48,10 @@ def compose() -> dict:
 def test_compose_runs_the_stack_commands_and_every_service_has_a_health_check() -> None:
     services = compose()["services"]
     stack = commands(Settings())
-    execs = {s["command"][-1] for s in services.values() if s["command"][:3] == ["leadscore", "stack", "exec"]}
+    execs = {s["command"][-1] for s in services.values() if s.get("command", [])[:3] == ["leadscore", "stack", "exec"]}
     assert execs == set(stack), "compose must run exactly the local stack's processes"
     for name, service in services.items():
-        if name != "train":  # a one-shot job: it completes instead
+        if name not in ("train", "db-upgrade"):  # one-shot jobs: they complete instead
             assert "healthcheck" in service, f"{name} has no health check"
     broker = " ".join(services["redis-broker"]["command"])
     assert "--appendonly yes" in broker and "--maxmemory-policy noeviction" in broker
@@ -62,14 +62,28 @@ def test_compose_runs_the_stack_commands_and_every_service_has_a_health_check() 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="Debian's docker-compose is not installed")
 def test_compose_file_validates_and_flower_demands_credentials() -> None:
     with_auth = subprocess.run(
-        ["docker-compose", "config", "-q"], cwd=ROOT, env={"FLOWER_BASIC_AUTH": "ops:secret", "PATH": "/usr/bin:/bin"},
+        ["docker-compose", "config", "-q"], cwd=ROOT, env={"FLOWER_BASIC_AUTH": "ops:secret", "POSTGRES_PASSWORD": "pw", "PATH": "/usr/bin:/bin"},
         capture_output=True, text=True, timeout=60,
     )
     assert with_auth.returncode == 0, with_auth.stderr
     without = subprocess.run(
-        ["docker-compose", "config", "-q"], cwd=ROOT, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60
+        ["docker-compose", "config", "-q"], cwd=ROOT, env={"POSTGRES_PASSWORD": "pw", "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60,
     )
     assert without.returncode != 0 and "FLOWER_BASIC_AUTH" in without.stderr
+    no_store_password = subprocess.run(
+        ["docker-compose", "config", "-q"], cwd=ROOT, env={"FLOWER_BASIC_AUTH": "ops:secret", "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert no_store_password.returncode != 0 and "POSTGRES_PASSWORD" in no_store_password.stderr
+
+
+def test_compose_hosts_share_no_models_or_metrics_directory() -> None:
+    services = compose()["services"]
+    workers = [s for name, s in services.items() if name.startswith("worker-")]
+    mounts = [v.split(":")[0] for s in workers for v in s.get("volumes", [])]
+    assert all(not v.startswith("models") for v in mounts) and len(mounts) == len(set(mounts))
+    assert all(s["environment"]["LEADSCORE_DATABASE_URL"].startswith("postgresql+psycopg://") for s in workers)
 
 
 @pytest.mark.parametrize("ttl", [300, 90, 10])

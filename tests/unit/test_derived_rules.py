@@ -21,6 +21,7 @@ from ml_core.registry import ONNX_FILE, Registry
 from ml_core.scoring import score_batch
 from ml_core.spec import Fallback
 from tests.blank_tables import BLANK_MODEL, BLANK_SPEC_TOML, blank_lead, blank_table
+from tests.stores import registry_at, set_pointers
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def trained_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / BLANK_MODEL).mkdir()
     (root / BLANK_MODEL / "spec.toml").write_text(BLANK_SPEC_TOML)
     blank_table().to_csv(root / "export.csv", index=False)
-    train_and_register(Registry(root), BLANK_MODEL, data=root / "export.csv", folds=3)
+    train_and_register(registry_at(root), BLANK_MODEL, data=root / "export.csv", folds=3)
     return root
 
 
@@ -39,7 +40,7 @@ def registry(trained_root: Path, tmp_path: Path) -> Registry:
     import shutil
 
     shutil.copytree(trained_root, tmp_path / "models")
-    return Registry(tmp_path / "models")
+    return registry_at(tmp_path / "models")
 
 
 def test_derived_rules_are_the_raw_scale_form_of_a_logistic_regression(registry: Registry) -> None:
@@ -82,7 +83,7 @@ def test_derived_rules_serve_when_the_model_is_broken(registry: Registry) -> Non
 
 
 def test_without_fallback_or_card_the_rules_say_they_know_nothing(registry: Registry) -> None:
-    (registry.root / BLANK_MODEL / "champion").unlink()
+    set_pointers(registry, BLANK_MODEL, champion=None)
     spec = registry.spec(BLANK_MODEL)
     assert derived_rules.rules_for(registry, spec) is None
     (result,) = score_batch(spec, ModelPool(registry).get(BLANK_MODEL).scorer, [blank_lead("a", income=90_000.0)])
@@ -97,14 +98,15 @@ def test_rules_follow_a_champion_registered_after_the_pool_first_served_the_mode
             return self.now
 
     # Given a pool that served the model before it had a champion (rules that know nothing)
-    (registry.root / BLANK_MODEL / "champion").rename(registry.root / "champion.kept")
+    champion = registry.champion(BLANK_MODEL)
+    set_pointers(registry, BLANK_MODEL, champion=None)
     clock = Clock()
     served = ModelPool(registry, clock=clock, reset_after_seconds=5).get(BLANK_MODEL)
     spec = registry.spec(BLANK_MODEL)
     X = encode_leads(spec, [blank_lead("a", income=90_000.0, channel="referral")]).X
     assert served.scorer.route(X)[1].served_by == "fallback" and served.scorer.fallback.predict_proba(X)[0] == 0.5
     # When the champion appears and the breaker's trial loads it
-    (registry.root / "champion.kept").rename(registry.root / BLANK_MODEL / "champion")
+    set_pointers(registry, BLANK_MODEL, champion=champion)
     clock.now += 6
     assert served.scorer.route(X)[1].served_by == "onnx"
     # Then the rules that would serve next are the ones derived with that champion

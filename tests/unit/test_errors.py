@@ -9,6 +9,9 @@ import pytest
 from ml_core import errors
 
 EXAMPLES = [
+    errors.ConcurrentChangeError("lead_scorer", "the challenger changed while v2 was being verified"),
+    errors.StoreUnavailableError("postgresql+psycopg://leadscore:***@db/leadscore", "OperationalError: connection refused"),
+    errors.StoreSchemaError("sqlite:///.data/leadscore.sqlite3", "schema is at revision none, this leadscore needs 0001"),
     errors.LeadscoreError("something went wrong"),
     errors.InvalidLeadError("lead-1", [["budget", "missing (required)"], ["channel", "unknown category"]]),
     errors.InvalidLeadError(None, [("lead", "expected a JSON object, got string")]),

@@ -13,11 +13,11 @@ import pytest
 from ml_core.dataset import training_set
 from ml_core.decision import Decision
 from ml_core.onnx_model import OnnxScorer
-from ml_core.registry import Registry
 from ml_core.retrain import version_files
 from ml_core.scoring import score_batch
 from ml_core.spec import ModelSpec, parse_spec
 from ml_core.training import fit
+from tests.stores import registry_at
 
 WEIGHTS = np.array([1.2, 0.8, -0.6, 0.3])
 TRAIN_ROWS, FRESH_ROWS = 6000, 6000
@@ -59,7 +59,7 @@ def train_and_serve(tmp_path: Any, spec: ModelSpec, base_rate: float) -> tuple[d
     frame = table(TRAIN_ROWS, base_rate, seed=1)
     trained = fit(spec, training_set(spec, frame, "test"), seed=3, folds=3, families=["logistic_regression"])
     files, extra = version_files(trained, None, {"family": trained.family}, None)
-    registry = Registry(tmp_path)
+    registry = registry_at(tmp_path)
     (tmp_path / spec.name).mkdir()
     (tmp_path / spec.name / "spec.toml").write_text("")  # the registry only needs the directory here
     version = registry.register(trained, extra_files=files, card_extra=extra)

@@ -3,8 +3,6 @@ symlinks out of the models directory are refused; a served file changed on disk 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -15,8 +13,9 @@ import pytest
 from ml_core import rollout
 from ml_core.errors import ArtifactIntegrityError, ModelNotFoundError
 from ml_core.pool import ModelPool
-from ml_core.registry import CARD_FILE, ONNX_FILE, Registry
+from ml_core.registry import ONNX_FILE, Registry
 from ml_core.training import TrainedModel
+from tests.stores import fix_up
 
 from .helpers import MODEL
 
@@ -31,11 +30,7 @@ class Clock:
 
 def substitute(registry: Registry, version: str, graph: bytes) -> None:
     """What an attacker or a bad copy does: another valid graph in place, the card fixed up to match."""
-    version_dir = registry.root / MODEL / version
-    (version_dir / ONNX_FILE).write_bytes(graph)
-    card = json.loads((version_dir / CARD_FILE).read_text())
-    card["files"][ONNX_FILE] = hashlib.sha256(graph).hexdigest()
-    (version_dir / CARD_FILE).write_text(json.dumps(card))
+    fix_up(registry, version, ONNX_FILE, graph)
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ REPO = Path(__file__).resolve().parents[2]
 CODE = """
 import importlib, pkgutil, sys
 import ml_core
-names = sorted(m.name for m in pkgutil.walk_packages(ml_core.__path__, "ml_core."))
+# Alembic's migration scripts run inside Alembic only, never as imports
+names = sorted(m.name for m in pkgutil.walk_packages(ml_core.__path__, "ml_core.") if not m.name.startswith("ml_core.store.migrations."))
 for name in names:
     importlib.import_module(name)
 # shap too: only explaining loads it (~0.2 s), never an import
@@ -75,3 +76,11 @@ def test_scoring_workers_load_no_training_stack_at_start() -> None:
 
 def test_the_cli_loads_no_training_stack_for_help() -> None:
     assert loaded_by("leadscore.cli.main") == ""
+
+
+def test_the_web_client_and_the_cli_load_no_database_library_at_import() -> None:
+    # The state store is opened on first use (a canary decision, a lifecycle command), never by an import
+    code = "import sys, leadscore, leadscore.client, leadscore.cli.main; print(','.join(m for m in ('sqlalchemy', 'alembic', 'psycopg') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == ""

@@ -11,9 +11,9 @@ from ml_core.errors import InvalidBatchError, InvalidLeadError, SpecError
 from ml_core.lifecycle import train_and_register
 from ml_core.matching import ScoredPair, rank_properties, scores_pairs
 from ml_core.pool import ModelPool
-from ml_core.registry import Registry
 from ml_core.scoring import score_batch
 from ml_core.spec import load_spec
+from tests.stores import registry_at
 from tests.unit.pairs import REPO_MODELS, listing, preferences, rules_served
 
 
@@ -132,7 +132,7 @@ def test_rules_served_matches_leave_no_snapshot_to_train_on(models: list) -> Non
 
 
 def test_model_served_matches_report_the_derived_features_each_model_saw(tmp_path: Path) -> None:
-    registry = Registry(tmp_path)
+    registry = registry_at(tmp_path)
     for name in ("property_matcher", "viewing_probability_predictor"):
         (tmp_path / name).mkdir()
         shutil.copy(REPO_MODELS / name / "spec.toml", tmp_path / name / "spec.toml")

@@ -9,6 +9,7 @@ import pytest
 
 from ml_core.errors import InvalidOutcomeError
 from ml_core.outcomes import OutcomeStore, Snapshot, parse_outcome, snapshot_before, subject
+from ml_core.store.state import StateStore, embedded_url
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -36,16 +37,17 @@ def test_an_outcome_takes_the_last_snapshot_taken_before_it() -> None:
 
 
 def test_store_is_durable_idempotent_and_yields_training_rows(tmp_path: Path) -> None:
-    store = OutcomeStore(tmp_path)
+    store = OutcomeStore(StateStore(embedded_url(tmp_path)))
     snap = Snapshot({"timeline_urgency": 0.5, "questions_asked": 3}, "v1", NOW.timestamp() - 60)
     store.record("lead_scorer", "a", 1, NOW, snap)
     store.record("lead_scorer", "a", 0, NOW, snap)  # a redelivery or a correction replaces the row
     store.record("lead_scorer", "b", 1, NOW, None)
-    mode, sync = store._db().execute("PRAGMA journal_mode").fetchone()[0], store._db().execute("PRAGMA synchronous").fetchone()[0]
+    with store.store.reading() as conn:
+        mode, sync = conn.exec_driver_sql("PRAGMA journal_mode").scalar(), conn.exec_driver_sql("PRAGMA synchronous").scalar()
     assert (mode, sync) == ("wal", 2)  # 2 is FULL: every commit fsyncs the log
-    store.close()
+    store.store.close()
 
-    reopened = OutcomeStore(tmp_path)
+    reopened = OutcomeStore(StateStore(embedded_url(tmp_path)))
     assert reopened.counts("lead_scorer") == {"outcomes": 2, "with_features": 1, "without_features": 1, "positive": 1}
     frame = reopened.training_frame("lead_scorer", "converted")
     assert frame.to_dict("records") == [{"id": "a", "timeline_urgency": 0.5, "questions_asked": 3, "converted": 0}]
@@ -66,7 +68,7 @@ def test_a_pair_model_outcome_names_its_property_and_a_lead_model_outcome_does_n
 def test_pair_subjects_are_unambiguous_and_kept_per_property(tmp_path: Path) -> None:
     assert subject("a", None) == "a"
     assert subject("a/b", "c") != subject("a", "b/c")
-    store = OutcomeStore(tmp_path)
+    store = OutcomeStore(StateStore(embedded_url(tmp_path)))
     for property_id, label in (("p-1", 1), ("p-2", 0)):
         store.record("property_matcher", "a", label, NOW, Snapshot({"within_budget": label}, "v1", NOW.timestamp()), property_id)
     assert store.counts("property_matcher")["outcomes"] == 2

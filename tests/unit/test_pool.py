@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from pathlib import Path
 
@@ -13,7 +11,8 @@ from ml_core.errors import ModelNotFoundError
 from ml_core.fallback import RuleScorer
 from ml_core.onnx_model import OnnxScorer
 from ml_core.pool import ModelPool
-from ml_core.registry import CARD_FILE, ONNX_FILE
+from ml_core.registry import ONNX_FILE
+from tests.stores import fix_up
 
 from .helpers import MODEL
 
@@ -66,12 +65,7 @@ def test_serves_rules_when_the_artifact_is_tampered(registered, clock):
 
 def test_serves_rules_when_a_checksummed_artifact_is_not_onnx(registered, clock, caplog):
     # The checksum proves the bytes are the registered ones, not that ONNX Runtime can load them.
-    version_dir = registered.root / MODEL / "v1"
-    garbage = b"this is not an onnx model"
-    (version_dir / ONNX_FILE).write_bytes(garbage)
-    card = json.loads((version_dir / CARD_FILE).read_text())
-    card["files"][ONNX_FILE] = hashlib.sha256(garbage).hexdigest()
-    (version_dir / CARD_FILE).write_text(json.dumps(card))
+    fix_up(registered, "v1", ONNX_FILE, b"this is not an onnx model")
 
     with caplog.at_level(logging.CRITICAL, logger="ml_core.pool"):
         served = ModelPool(registered, clock=clock).get(MODEL)

@@ -14,6 +14,7 @@ from ml_core.outcomes import OutcomeStore, Snapshot
 from ml_core.registry import Registry
 from ml_core.retrain import RetrainPolicy, retrain, training_data
 from ml_core.spec import ModelSpec
+from ml_core.store.state import StateStore, embedded_url
 from ml_core.training import TrainedModel, fit
 
 from .helpers import MODEL
@@ -22,7 +23,7 @@ FAST = RetrainPolicy(base_rows=1500, folds=2, repeats=1)
 
 
 def store_with(tmp_path: Path, n: int) -> OutcomeStore:
-    store = OutcomeStore(tmp_path / "data")
+    store = OutcomeStore(StateStore(embedded_url(tmp_path / "data")))
     frame = synthetic.generate(MODEL, n, seed=5)
     when = datetime.now(UTC)
     for record in frame.to_dict("records"):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from ml_core import rollout
 from ml_core.errors import ArtifactIntegrityError, RolloutError
 from ml_core.registry import ONNX_FILE, Registry
 from ml_core.training import TrainedModel
+from tests.stores import set_pointers
 
 from .helpers import MODEL
 
@@ -63,7 +62,7 @@ def test_a_corrupt_version_is_never_made_challenger_nor_champion(three_versions:
     onnx.write_bytes(onnx.read_bytes() + b"\0")
     with pytest.raises(ArtifactIntegrityError):
         rollout.set_challenger(three_versions, MODEL, "v2")
-    (three_versions.root / MODEL / rollout.CHALLENGER_FILE).write_text(json.dumps({"version": "v2", "mode": "canary", "percent": 5}))
+    set_pointers(three_versions, MODEL, challenger="v2", challenger_mode="canary", challenger_percent=5.0)
     with pytest.raises(ArtifactIntegrityError):
         rollout.promote(three_versions, MODEL)
     assert three_versions.champion(MODEL) == "v1"

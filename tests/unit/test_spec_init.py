@@ -10,10 +10,10 @@ from click.testing import CliRunner
 
 from ml_core.errors import DatasetError, SpecError
 from ml_core.lifecycle import train_and_register
-from ml_core.registry import Registry
 from ml_core.spec import load_spec
 from ml_core.spec_init import infer_spec, write_spec
 from tests.blank_tables import blank_table
+from tests.stores import registry_at
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_a_table_round_trips_through_spec_init_and_trains(export: Path, tmp_path
     text = path.read_text()
     assert text.count("[[features]]") == 5 and text.count("\n# integer from") == 2  # one comment per feature
     # and the written spec trains on the same file
-    card = train_and_register(Registry(tmp_path / "models"), "crm", data=export, folds=3)
+    card = train_and_register(registry_at(tmp_path / "models"), "crm", data=export, folds=3)
     assert card["data"]["rows"] == len(frame) and "fallback_rules" in card
 
 
