@@ -18,10 +18,11 @@ from ml_core.context import encode_with_context, version
 from ml_core.dataset import json_lines_table, read_training_table, training_set
 from ml_core.errors import DatasetError
 from ml_core.outcomes import OutcomeStore
-from ml_core.registry import Registry
 from ml_core.retrain import RetrainPolicy, training_data
 from ml_core.spec import ModelSpec
+from ml_core.store.state import StateStore, embedded_url
 from ml_core.synthetic.lead_conversations import conversations, training_frame, training_lines
+from tests.stores import registry_at, store_url
 
 from .helpers import MODEL, copy_spec, valid_lead
 
@@ -99,6 +100,7 @@ def test_a_conversation_for_a_model_not_scored_from_conversations_is_refused(cat
 def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     copy_spec(tmp_path / "models")
     monkeypatch.setenv("LEADSCORE_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("LEADSCORE_DATABASE_URL", store_url(tmp_path / "models"))  # this test's own store
     get_settings.cache_clear()
     yield tmp_path / "models"
     get_settings.cache_clear()
@@ -113,7 +115,7 @@ def test_leadscore_train_reads_conversations_and_records_the_featurizer(models_d
                                        "--families", "logistic_regression", "--quiet"])
     assert result.exit_code == 0, result.output
     # then the card records the featurizer that derived its rows, and where they came from
-    registry = Registry(models_dir)
+    registry = registry_at(models_dir)
     card = registry.card(MODEL, registry.champion(MODEL))
     assert card["context_featurizer"]["version"] == version(spec)
     assert card["data"]["source"] == f"conversations.jsonl (3,000 conversations derived by {version(spec)})"
@@ -128,7 +130,7 @@ def test_leadscore_train_reads_conversations_and_records_the_featurizer(models_d
 def test_retraining_may_take_its_base_rows_from_conversations(spec: ModelSpec, tmp_path: Path) -> None:
     path = tmp_path / "base.jsonl"
     path.write_bytes(b"".join(training_lines(200, seed=4)))
-    frame, how = training_data(spec, OutcomeStore(tmp_path / "data"), RetrainPolicy(base_data=path))
+    frame, how = training_data(spec, OutcomeStore(StateStore(embedded_url(tmp_path))), RetrainPolicy(base_data=path))
     assert (len(frame), how["base"]) == (200, 200)
     assert how["base_source"] == f"base.jsonl (200 conversations derived by {version(spec)})"
     assert set(frame.columns) == {*spec.feature_names, spec.target}
