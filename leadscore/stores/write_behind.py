@@ -38,17 +38,21 @@ class WriteBehind(Generic[T]):
 
     def submit(self, item: T) -> bool:
         """Queue ``item``; ``False`` (and counted in ``dropped``) if the queue is full."""
+        return self.submit_many([item]) == 1
+
+    def submit_many(self, items: list[T]) -> int:
+        """Queue ``items`` with one wake-up of the thread; how many were taken (the rest are dropped)."""
         if self._pid != os.getpid():
             with self._start_lock:
                 if self._pid != os.getpid():
                     self._start()
         with self._cond:
-            if len(self._items) >= self.max_pending:
-                self.dropped += 1
-                return False
-            self._items.append(item)
-            self._cond.notify()
-        return True
+            taken = max(0, min(len(items), self.max_pending - len(self._items)))
+            self._items.extend(items[:taken])
+            self.dropped += len(items) - taken
+            if taken:
+                self._cond.notify()
+        return taken
 
     def drain(self, timeout: float) -> bool:
         """Wait until everything submitted so far is flushed; ``False`` if ``timeout`` passed first."""
