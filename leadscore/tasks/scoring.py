@@ -30,7 +30,9 @@ TRAINING_STACK = ("sklearn", "scipy", "pandas", "skl2onnx", "shap", "matplotlib"
 # throws=: these are expected outcomes, logged as one line rather than a traceback. Nothing
 # autoretries them: bad input stays bad. Strategy: the worker batches this task's messages that
 # wait together (leadscore/worker/micro_batch.py); a call it cannot batch runs this function.
-@shared_task(name="leadscore.score_lead", acks_late=True, throws=(LeadscoreError,))
+@shared_task(
+    name="leadscore.score_lead", acks_late=True, throws=(LeadscoreError,), Strategy="leadscore.worker.micro_batch:MicroBatcher"
+)
 def score_lead(lead: dict[str, Any], model: str = DEFAULT_MODEL, explain: bool = False) -> dict[str, Any]:
     """Score one lead. An invalid lead raises ``InvalidLeadError`` naming the lead and fields.
 
