@@ -208,7 +208,7 @@ def acknowledge_all(batch: list[Request]) -> None:
     client object) per message; here the batch's acks share one pipeline. Elsewhere, one by one."""
     pending = [req for req in batch if not req.acknowledged]
     channels = {req._message.channel for req in pending}
-    qos = next(iter(channels)).qos if len(channels) == 1 else None
+    qos = getattr(next(iter(channels)), "qos", None) if len(channels) == 1 else None  # amqp channels have none
     if not isinstance(qos, redis_transport.QoS):
         for req in pending:
             req.acknowledge()
