@@ -1,8 +1,10 @@
 """A bounded queue drained by one background thread: work that must never block or fail its caller.
 
 Scoring hands its side effects (cache writes, events, escalation hand-offs) to a ``WriteBehind``
-and returns. The thread waits ``linger`` seconds after the first item so the caller's own I/O
-(Celery storing the result) goes first and several items share one round trip. When
+and returns. The thread waits ``linger`` seconds (50 ms) after the first item so the caller's own
+I/O (Celery storing the result) goes first and several items share one round trip: a scoring
+child under load flushes several batches' side effects at once (at 5 ms each batch had its own
+flush, which cost a child as much CPU as scoring the batch). When
 ``max_pending`` items wait, new ones are dropped and counted rather than waited for. The thread
 starts on first use in the process that uses it, so one never crosses a fork.
 """
@@ -27,7 +29,7 @@ class WriteBehind(Generic[T]):
         flush: Callable[[list[T]], None],
         *,
         max_pending: int,
-        linger: float = 0.005,
+        linger: float = 0.05,
         max_batch: int = 500,
         name: str = "write-behind",
     ) -> None:
