@@ -80,7 +80,7 @@ class MicroBatcher:
         self.max_batch = get_settings().score_batch_max
         self.buffer: deque[Request] = deque()
         self.running = 0
-        self.boosted: set[str] = set()
+        self.boosted: set[int] = set()  # id() of each buffered request that raised prefetch (a task id can come twice)
         self.flush_scheduled = False
 
     def __call__(self, message: Message, body: Any, ack: Any, reject: Any, callbacks: Any, **kw: Any) -> None:
@@ -112,7 +112,7 @@ class MicroBatcher:
                 callback(req)
         if len(self.boosted) < _BOOST_BATCHES * self.max_batch:
             self.consumer.qos.increment_eventually()
-            self.boosted.add(req.id)
+            self.boosted.add(id(req))
         self.buffer.append(req)
         self._schedule()
         return None
@@ -196,8 +196,8 @@ class MicroBatcher:
     def _finished(self, batch: list[Request]) -> None:
         self.running -= 1
         for req in batch:
-            if req.id in self.boosted:
-                self.boosted.discard(req.id)
+            if id(req) in self.boosted:
+                self.boosted.discard(id(req))
                 self.consumer.qos.decrement_eventually()
         self._schedule()
 
