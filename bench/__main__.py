@@ -13,7 +13,7 @@ from pathlib import Path
 from celery import Celery
 
 from bench.context import BENCH_QUEUES, MODEL, BenchContext, served_models, worker_env
-from bench.report import Section, git_revision, machine, now_utc, redis_version, render
+from bench.report import Section, git_revision, machine, now_utc, redis_version, render, splice, splice_block
 from bench.sections import SECTIONS
 from bench.workers import REPO, WorkerPool, worker_argv
 from leadscore.app import create_app
@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every section")
     parser.add_argument("--out", type=Path, default=None, help="report path (default BENCHMARKS.md; quick: .run/bench/BENCHMARKS.quick.md)")
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
+    parser.add_argument(
+        "--splice", action="store_true", help="write only these sections into the report, replacing their earlier block, keeping the rest"
+    )
     args = parser.parse_args(argv)
     names = [s for s in args.sections.split(",") if s]
     unknown = sorted(set(names) - set(SECTIONS))
@@ -80,7 +83,11 @@ def main(argv: list[str] | None = None) -> int:
             ("scoring worker", " ".join(worker_argv(settings, "worker-scoring")[1:])),
             ("batch worker", " ".join(worker_argv(settings, "worker-batch")[1:])),
         ]
-        out.write_text(render(sections, header=header, setup=setup))
+        if args.splice:
+            block = splice_block(names, sections, setup, f"{now_utc()} at commit {git_revision()}", _command(args))
+            out.write_text(splice(out.read_text() if out.exists() else "", names, block))
+        else:
+            out.write_text(render(sections, header=header, setup=setup))
     print(f"bench: wrote {out}", file=sys.stderr)
     return 0
 
@@ -115,6 +122,8 @@ def _command(args: argparse.Namespace) -> str:
     parts = ["scripts/bench"] + (["--quick"] if args.quick else [])
     if args.sections != ",".join(SECTIONS):
         parts += ["--sections", args.sections]
+    if args.splice:
+        parts.append("--splice")
     return " ".join(parts)
 
 

@@ -78,6 +78,35 @@ def render(sections: list[Section], *, header: list[str], setup: list[tuple[str,
     return "\n".join(out).rstrip() + "\n"
 
 
+def splice_block(names: list[str], sections: list[Section], setup: list[tuple[str, str]], when: str, command: str) -> str:
+    """Sections measured on their own, as a block for an existing report: their targets, the setup
+    that matters for them, and a banner saying they are not comparable with the rest."""
+    rendered = render(sections, header=[], setup=[]).split("\n## Targets\n\n", 1)[-1]  # the targets table, then the sections
+    wanted = {"Redis server", "model", "scoring worker", "CPU"}
+    run = "; ".join(f"{k}: {v}" for k, v in setup if k in wanted)
+    return "\n".join([
+        f"## {sections[0].title}: targets (`{command}`)" if len(sections) == 1 else f"## Targets of {', '.join(names)} (`{command}`)",
+        "",
+        f"> Section re-measured on its own by its bench on {when}, after the rest of this file; its figures are "
+        "comparable with each other, not with other sections'.",
+        "",
+        f"Run setup: {run}.",
+        "",
+        rendered.rstrip(),
+    ])
+
+
+def splice(report: str, names: list[str], block: str) -> str:
+    """``report`` with ``block`` between the markers of these sections (replacing an earlier run's), or appended."""
+    start, end = f"<!-- bench:{','.join(names)} -->", f"<!-- /bench:{','.join(names)} -->"
+    marked = f"{start}\n{block}\n{end}\n"
+    if start in report and end in report:
+        before, rest = report.split(start, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
+        return before + marked + ("\n" + after if after else "")
+    return report.rstrip() + "\n\n" + marked
+
+
 def now_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 

@@ -3,4 +3,4 @@
 Add a section by writing its module and naming it here (``--sections`` picks a subset by name).
 """
 
-SECTIONS = ("latency", "inference", "throughput", "memory", "context_bench", "imports")
+SECTIONS = ("latency", "inference", "throughput", "memory", "context_bench", "imports", "batching")

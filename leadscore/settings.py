@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     re-dispatches the chunks that worker had received (``leadscore/worker/bulk_claims.py``)."""
     max_batch_size: int = Field(10_000, gt=0)
     """Largest list ``predict_batch`` accepts; larger inputs go through bulk scoring."""
+    score_batch_max: int = Field(64, gt=0, le=64)
+    """Most ``score_lead`` requests a scoring worker scores together (``leadscore/worker/micro_batch.py``);
+    1 turns micro-batching off. A batch is what waited while the previous one ran, never more."""
     unknown_fields: Literal["reject", "ignore"] = "reject"
     """What validation does with a lead field the spec does not name."""
     default_confidence_threshold: float = Field(0.85, ge=0.5, le=1.0)

@@ -8,6 +8,7 @@ card with 101 quantiles of the scores (0th to 100th percentile), from which a se
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -45,16 +46,22 @@ def quantiles(p: np.ndarray) -> list[float]:
 
 def percentile(p: np.ndarray, table: tuple[float, ...] | list[float]) -> np.ndarray:
     """Where each p lies in the distribution ``table`` describes, 0 to 100 (interpolated)."""
+    xs, ranks = _interpolation(tuple(table))
+    if len(xs) == 1:
+        return np.full(len(p), 50.0)
+    percentiles: np.ndarray = np.round(np.interp(p, xs, ranks), 1)
+    return percentiles
+
+
+@lru_cache(maxsize=64)
+def _interpolation(table: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    # once per served version, not per score (two sorts of the table each time otherwise)
     q = np.asarray(table, dtype=np.float64)
     # np.interp needs increasing x: where quantiles tie (a plateau of equal scores), the leads on it
     # get the plateau's middle rank
     xs, first = np.unique(q, return_index=True)
     last = len(q) - 1 - np.unique(q[::-1], return_index=True)[1]
-    ranks = (first + last) / 2.0 * (100.0 / (len(q) - 1))
-    if len(xs) == 1:
-        return np.full(len(p), 50.0)
-    percentiles: np.ndarray = np.round(np.interp(p, xs, ranks), 1)
-    return percentiles
+    return xs, (first + last) / 2.0 * (100.0 / (len(q) - 1))
 
 
 def resolve(bands: Bands, p: np.ndarray) -> dict[str, Any]:

@@ -17,9 +17,9 @@ def latency_key(model: str) -> str:
     return f"leadscore:latency:{{{model}}}"
 
 
-def stage_latency(pipe: redis.client.Pipeline, model: str, latency_ms: float) -> None:
+def stage_latency(pipe: redis.client.Pipeline, model: str, latency_ms: list[float]) -> None:
     """Keep the last ``LATENCY_SAMPLES`` in-worker latencies of a model, for status percentiles."""
-    pipe.lpush(latency_key(model), latency_ms)
+    pipe.lpush(latency_key(model), *latency_ms)
     pipe.ltrim(latency_key(model), 0, LATENCY_SAMPLES - 1)
 
 

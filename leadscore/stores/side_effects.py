@@ -88,8 +88,13 @@ class SideEffects:
         self.writer: WriteBehind[ScoreRecord] = WriteBehind(self.flush, max_pending=settings.write_behind_max_pending, name="side-effects")
 
     def submit(self, record: ScoreRecord) -> None:
-        if not self.writer.submit(record):
-            log.warning("side effects of lead %s dropped: %d already waiting", record.result.get("lead_id"), self.writer.max_pending)
+        self.submit_many([record])
+
+    def submit_many(self, records: list[ScoreRecord]) -> None:
+        """A batch's records, queued together: they share the writer's next round trips."""
+        taken = self.writer.submit_many(records)
+        if taken < len(records):
+            log.warning("side effects of %d leads dropped: %d already waiting", len(records) - taken, self.writer.max_pending)
 
     def drain(self, timeout: float) -> bool:
         return self.writer.drain(timeout)
@@ -114,6 +119,7 @@ class SideEffects:
         pipe = r.pipeline(transaction=True)  # a lead's recency and features land together
         versions: dict[str, str] = {}
         active: dict[str, dict[str, dict[str, Any]]] = {}
+        scored: dict[str, list[dict[str, Any]]] = {}
         for o in records:
             if o.kind == "miss":
                 self.cache.stage_count(pipe, o.model, "misses")
@@ -121,12 +127,14 @@ class SideEffects:
             if o.kind == "hit":
                 self.cache.stage_count(pipe, o.model, "hits")
             else:
-                stage_latency(pipe, o.model, o.result["latency_ms"])
-                stage_mix(pipe, o.model, o.result)
+                scored.setdefault(o.model, []).append(o.result)
                 if cacheable(o.result):
                     self.cache.stage_entry(pipe, o.model, o.result["model_version"], o.digest, o.result)
                     versions[o.model] = o.result["model_version"]
             active.setdefault(o.model, {})[str(o.result["lead_id"])] = o.features
+        for model, results in scored.items():  # one push and one trim per model and flush, not per lead
+            stage_latency(pipe, model, [r["latency_ms"] for r in results])
+            stage_mix(pipe, model, results)
         for model, version in versions.items():
             self.cache.stage_version(pipe, model, version)
         size_at: dict[str, int] = {}

@@ -27,8 +27,8 @@ def mix_key(model: str) -> str:
     return f"leadscore:mix:{{{model}}}"
 
 
-def stage_mix(pipe: redis.client.Pipeline, model: str, result: dict[str, Any]) -> None:
-    pipe.lpush(mix_key(model), f"{result['model_version']} {result['label']} {int(bool(result['escalated']))}")
+def stage_mix(pipe: redis.client.Pipeline, model: str, results: list[dict[str, Any]]) -> None:
+    pipe.lpush(mix_key(model), *(f"{r['model_version']} {r['label']} {int(bool(r['escalated']))}" for r in results))
     pipe.ltrim(mix_key(model), 0, MIX_SAMPLES - 1)
 
 

@@ -1,8 +1,10 @@
 """A bounded queue drained by one background thread: work that must never block or fail its caller.
 
 Scoring hands its side effects (cache writes, events, escalation hand-offs) to a ``WriteBehind``
-and returns. The thread waits ``linger`` seconds after the first item so the caller's own I/O
-(Celery storing the result) goes first and several items share one round trip. When
+and returns. The thread waits ``linger`` seconds (50 ms) after the first item so the caller's own
+I/O (Celery storing the result) goes first and several items share one round trip: a scoring
+child under load flushes several batches' side effects at once (at 5 ms each batch had its own
+flush, which cost a child as much CPU as scoring the batch). When
 ``max_pending`` items wait, new ones are dropped and counted rather than waited for. The thread
 starts on first use in the process that uses it, so one never crosses a fork.
 """
@@ -27,7 +29,7 @@ class WriteBehind(Generic[T]):
         flush: Callable[[list[T]], None],
         *,
         max_pending: int,
-        linger: float = 0.005,
+        linger: float = 0.05,
         max_batch: int = 500,
         name: str = "write-behind",
     ) -> None:
@@ -38,17 +40,21 @@ class WriteBehind(Generic[T]):
 
     def submit(self, item: T) -> bool:
         """Queue ``item``; ``False`` (and counted in ``dropped``) if the queue is full."""
+        return self.submit_many([item]) == 1
+
+    def submit_many(self, items: list[T]) -> int:
+        """Queue ``items`` with one wake-up of the thread; how many were taken (the rest are dropped)."""
         if self._pid != os.getpid():
             with self._start_lock:
                 if self._pid != os.getpid():
                     self._start()
         with self._cond:
-            if len(self._items) >= self.max_pending:
-                self.dropped += 1
-                return False
-            self._items.append(item)
-            self._cond.notify()
-        return True
+            taken = max(0, min(len(items), self.max_pending - len(self._items)))
+            self._items.extend(items[:taken])
+            self.dropped += len(items) - taken
+            if taken:
+                self._cond.notify()
+        return taken
 
     def drain(self, timeout: float) -> bool:
         """Wait until everything submitted so far is flushed; ``False`` if ``timeout`` passed first."""

@@ -80,18 +80,44 @@ def choose_scorer(served: Served, lead: Any) -> GuardedScorer | CanaryScorer:
     return CanaryScorer(chosen, served.scorer) if isinstance(chosen, OnnxScorer) else served.scorer
 
 
-def after_score(served: Served, result: dict[str, Any], row: np.ndarray, features: dict[str, Any]) -> None:
-    """Mark a canary result, compare a shadow challenger, and queue the snapshot; never raises for the caller."""
-    if _in_canary(served, result["model_version"]):
-        result["rollout"] = "canary"
-    if result["served_by"] != "onnx":
-        return  # rules-served leads tell nothing about a model's traffic
+def split_by_scorer(served: Served, leads: Sequence[Any]) -> list[tuple[GuardedScorer | CanaryScorer, list[int]]]:
+    """The leads' positions by who scores them: the champion, and the challenger for leads in its
+    canary slice; one scorer per group, so each group is one vectorized call."""
+    champion: list[int] = []
+    canary: list[int] = []
+    challenger: OnnxScorer | None = None
+    for i, lead in enumerate(leads):
+        chosen = served.for_lead(lead.get("id") if isinstance(lead, dict) else None)
+        if isinstance(chosen, OnnxScorer):
+            challenger = chosen
+            canary.append(i)
+        else:
+            champion.append(i)
+    groups: list[tuple[GuardedScorer | CanaryScorer, list[int]]] = [(served.scorer, champion)] if champion else []
+    if challenger is not None:
+        groups.append((CanaryScorer(challenger, served.scorer), canary))
+    return groups
+
+
+def after_scores(served: Served, results: list[dict[str, Any]], rows: np.ndarray, features: list[dict[str, Any]]) -> None:
+    """Mark canary results, compare a shadow challenger (one call for all rows), and queue the
+    snapshots together; never raises for the callers. ``rows[k]`` is ``results[k]``'s encoded row."""
+    for result in results:
+        if _in_canary(served, result["model_version"]):
+            result["rollout"] = "canary"
+    by_model = [k for k, r in enumerate(results) if r["served_by"] == "onnx"]  # rules-served leads tell nothing about a model's traffic
+    if not by_model:
+        return
     shadow = served.shadow
-    shadow_fields = None
-    if shadow is not None:
-        (p,) = _shadow_probabilities(shadow, row.reshape(1, -1))
-        shadow_fields = _shadow_event(served, shadow, str(result["lead_id"]), result["model_version"], result["probability"], p)
-    snapshots().submit(Scored(result["model"], str(result["lead_id"]), result["model_version"], result["probability"], features, shadow_fields))
+    shadowed = _shadow_probabilities(shadow, rows[by_model]) if shadow is not None else None
+    taken = []
+    for j, k in enumerate(by_model):
+        r = results[k]
+        fields = None
+        if shadow is not None and shadowed is not None:
+            fields = _shadow_event(served, shadow, str(r["lead_id"]), r["model_version"], r["probability"], shadowed[j])
+        taken.append(Scored(r["model"], str(r["lead_id"]), r["model_version"], r["probability"], features[k], fields))
+    snapshots().submit_many(taken)
 
 
 def after_ranking(served: Sequence[Served], result: dict[str, Any], pairs: list[ScoredPair]) -> None:
@@ -105,11 +131,13 @@ def after_ranking(served: Sequence[Served], result: dict[str, Any], pairs: list[
         mine = [p for p in pairs if p.model == s.spec.name]
         shadow = s.shadow
         shadowed = _shadow_probabilities(shadow, np.stack([p.row for p in mine])) if shadow is not None and mine else None
+        taken = []
         for i, p in enumerate(mine):
             fields = None
             if shadow is not None and shadowed is not None:
                 fields = _shadow_event(s, shadow, p.lead_id, p.version, p.probability, shadowed[i]) | {"property_id": p.property_id}
-            snapshots().submit(Scored(p.model, subject(p.lead_id, p.property_id), p.version, p.probability, p.features, fields))
+            taken.append(Scored(p.model, subject(p.lead_id, p.property_id), p.version, p.probability, p.features, fields))
+        snapshots().submit_many(taken)
 
 
 def _in_canary(served: Served, version: str) -> bool:

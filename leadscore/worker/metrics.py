@@ -20,6 +20,7 @@ from typing import Any
 from leadscore.settings import Settings, get_settings
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_BATCH_BUCKETS = tuple(float(n) for n in range(1, 65))  # one bucket per size: bench/batching.py reads the distribution
 
 
 def _multiproc_dir(settings: Settings) -> Path:
@@ -30,8 +31,15 @@ def _multiproc_dir(settings: Settings) -> Path:
 
 
 def _process_id() -> str:
-    # host and pid: pids repeat across containers, should a directory ever be shared by mistake
-    return f"{socket.gethostname()}_{os.getpid()}"
+    # host and pid: pids repeat across containers, should a directory ever be shared by mistake.
+    # prometheus_client asks on every increment (to notice a fork): the host is looked up once per
+    # process, not per call.
+    return _process_ids(os.getpid())
+
+
+@cache
+def _process_ids(pid: int) -> str:
+    return f"{socket.gethostname()}_{pid}"
 
 
 @cache
@@ -48,6 +56,7 @@ def _instruments() -> dict[str, Any]:
         "escalations": Counter("leadscore_escalations", "Leads below their confidence threshold", ["model"]),
         "labels": Counter("leadscore_labels", "Scored leads by label band", ["model", "label"]),
         "latency": Histogram("leadscore_task_latency_seconds", "Time inside the worker per scoring task", ["model", "task"], buckets=_LATENCY_BUCKETS),
+        "batch": Histogram("leadscore_score_batch_size", "score_lead requests scored together in one batch", buckets=_BATCH_BUCKETS),
     }
 
 
@@ -78,10 +87,10 @@ def record(model: str, task: str, results: list[dict[str, Any]], seconds: float)
         pass
 
 
-def record_invalid(model: str) -> None:
-    """Count one lead refused by validation before it was scored. Never raises."""
+def record_batch(size: int) -> None:
+    """Count one micro-batch of ``score_lead`` requests. Never raises."""
     try:
-        _instruments()["invalid"].labels(model).inc()
+        _instruments()["batch"].observe(size)
     except Exception:  # a metrics failure is never a scoring failure
         pass
 

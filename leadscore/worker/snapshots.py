@@ -67,8 +67,12 @@ class Snapshots:
         self.strict = redis.Redis.from_url(settings.snapshots_url or settings.lock_url, socket_timeout=5, socket_connect_timeout=5)
 
     def submit(self, scored: Scored) -> None:
-        if not self.writer.submit(scored):
-            log.warning("snapshot of %s dropped: %d already waiting", scored.subject, self.writer.max_pending)
+        self.submit_many([scored])
+
+    def submit_many(self, scored: list[Scored]) -> None:
+        taken = self.writer.submit_many(scored)
+        if taken < len(scored):
+            log.warning("snapshots of %d subjects dropped: %d already waiting", len(scored) - taken, self.writer.max_pending)
 
     def drain(self, timeout: float) -> bool:
         return self.writer.drain(timeout)

@@ -31,7 +31,7 @@ def test_quick_bench_writes_a_report_with_every_section_and_target(redis_availab
         title = __import__(f"bench.{name}", fromlist=["TITLE"]).TITLE
         assert f"## {title}" in report
     targets = re.findall(r"^\| (.+?) \| (.+?) \| (.+?) \| (hit|MISS) \|$", report, flags=re.M)
-    assert len(targets) == 11, report
+    assert len(targets) == 14, report
     assert "nan" not in report.lower().replace("financ", "")
     assert "| onnxruntime |" in report and "| Redis server |" in report
     # and it left none of its workers behind

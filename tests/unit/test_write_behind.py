@@ -20,6 +20,17 @@ def test_items_are_flushed_in_order_and_drain_waits_for_them() -> None:
     assert flushed == list(range(50))
 
 
+def test_a_batch_submitted_together_is_taken_up_to_the_cap_and_flushed_in_order() -> None:
+    release = threading.Event()
+    flushed: list[int] = []
+    writer: WriteBehind[int] = WriteBehind(lambda batch: (release.wait(5), flushed.extend(batch)), max_pending=4, linger=0.0)
+    assert writer.submit_many([0, 1, 2]) == 3
+    assert writer.submit_many([3, 4, 5]) in (1, 3)  # the thread may already have taken the first three
+    release.set()
+    assert writer.drain(timeout=5)
+    assert flushed == list(range(len(flushed))) and writer.dropped == 6 - len(flushed)
+
+
 def test_a_full_queue_drops_instead_of_blocking_and_a_failing_batch_does_not_kill_the_thread() -> None:
     release = threading.Event()
     flushed: list[int] = []
