@@ -14,10 +14,11 @@ from ml_core import rollout
 from ml_core.errors import ArtifactIntegrityError, ModelNotFoundError
 from ml_core.pool import ModelPool
 from ml_core.registry import ONNX_FILE, Registry
+from ml_core.store.schema import blobs
 from ml_core.training import TrainedModel
-from tests.stores import fix_up
+from tests.stores import fix_up, set_pointers
 
-from .helpers import MODEL
+from .helpers import MODEL, copy_spec
 
 
 class Clock:
@@ -152,3 +153,26 @@ def test_a_tampered_challenger_file_is_dropped_and_the_champion_serves(two_versi
         served = pool.get(MODEL)
     assert served.shadow is None and served.scorer.served_by == "onnx"
     assert [c[1:3] for c in changes] == [("challenger_failed", "v2")]
+
+
+@pytest.mark.parametrize("damage", ["tampered", "truncated"])
+def test_a_host_that_fetches_a_damaged_new_champion_keeps_serving_the_old_one(two_versions: Registry, damage: str, caplog) -> None:
+    # Given another host (same store, only the spec on disk) serving v1
+    host = Registry(copy_spec(two_versions.root.parent / f"host-{damage}").root, two_versions.store)
+    clock, changes = Clock(), []
+    pool = ModelPool(host, clock=clock, reload_check_seconds=2.0, on_change=lambda *c: changes.append(c))
+    assert pool.get(MODEL).scorer.version == "v1"
+    # When v2 becomes champion but its ONNX blob in the store is damaged (in the store or on the way)
+    digest = two_versions.card(MODEL, "v2")["files"][ONNX_FILE]
+    blob = two_versions.store.blob(digest)
+    bad = blob[:-1] + bytes([blob[-1] ^ 1]) if damage == "tampered" else blob[: len(blob) // 2]
+    with two_versions.store.writing() as conn:
+        conn.execute(blobs.update().where(blobs.c.sha256 == digest).values(data=bad))
+    set_pointers(two_versions, MODEL, champion="v2")
+    with caplog.at_level(logging.CRITICAL, logger="ml_core.pool"):
+        clock.now += 2
+        served = pool.get(MODEL)
+    # Then the host refused v2, cached none of it, said so, and serves v1 by its model still
+    assert (served.scorer.version, served.scorer.served_by) == ("v1", "onnx")
+    assert not (host.root / MODEL / "v2" / ONNX_FILE).exists()
+    assert [c[1:3] for c in changes] == [("reload_failed", "v2")]
