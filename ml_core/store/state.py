@@ -162,7 +162,9 @@ class StateStore:
             def _connect(dbapi: Any, _: Any) -> None:
                 dbapi.isolation_level = None  # transactions are begun below, the way each needs
                 cursor = dbapi.cursor()
-                cursor.execute("PRAGMA journal_mode=WAL")
+                # WAL is set once, when the store is created (_check): it persists in the file, and
+                # setting it on every connect can fail at once with "database is locked", ignoring
+                # the busy timeout, while another process writes.
                 cursor.execute("PRAGMA synchronous=FULL")  # a commit returns once the log is fsynced
                 cursor.close()
 
@@ -185,6 +187,10 @@ class StateStore:
             raise StoreSchemaError(self.name, f"schema revision {found} is newer than this leadscore knows ({HEAD}); upgrade leadscore")
         if self.embedded and self.upgrade_embedded:
             with self._migration_lock(), engine.connect() as conn:
+                # on the driver's connection: outside any transaction, as SQLite requires
+                driver = conn.connection.driver_connection
+                if driver is not None:
+                    driver.execute("PRAGMA journal_mode=WAL")
                 conn = conn.execution_options(leadscore_write=True)
                 with conn.begin():
                     upgrade(conn)  # a no-op when a process that held the lock before us did it

@@ -31,6 +31,8 @@ from tests.integration.workers import client_app, running_worker, worker_env
 from tests.stores import registry_at
 from tests.waits import poll
 
+pytestmark = pytest.mark.broker  # acknowledgement by the batch differs by broker (kombu QoS on Redis, one by one on RabbitMQ)
+
 MODEL = "lead_scorer"
 
 

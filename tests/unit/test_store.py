@@ -37,6 +37,13 @@ def test_an_embedded_store_is_migrated_on_first_use_and_a_shared_one_refused_unt
     assert behind.versions(MODEL) == [] and behind.revision() == HEAD
 
 
+def test_an_embedded_store_is_created_in_wal_mode(tmp_path: Path) -> None:
+    # WAL is set once, at creation (it persists in the file): readers never wait on a writer
+    StateStore(embedded_url(tmp_path)).versions(MODEL)
+    with sqlite3.connect(next(tmp_path.glob("*.sqlite3"))) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
 def test_a_password_never_appears_in_the_store_name() -> None:
     assert redacted("postgresql+psycopg://app:s3cret@db:5432/leadscore") == "postgresql+psycopg://app:***@db:5432/leadscore"
     assert "s3cret" not in StateStore("postgresql+psycopg://app:s3cret@db/leadscore").name
