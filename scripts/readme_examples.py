@@ -5,7 +5,8 @@
 
 An example is a ```python block followed by a ```text block holding what it prints. Each runs in a
 fresh interpreter, in the repository, against the running stack (`scripts/run`), in README order.
-Figures that differ on every run (latencies, timestamps) are shown as `...` and compared as such.
+Figures that differ on every run (latencies, timestamps) are shown as `...` and compared as such;
+other numbers to 12 significant digits (a sum's last bit may differ between runs and machines).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 EXAMPLE = re.compile(r"```python\n((?:(?!```).)*)```\n+```text\n((?:(?!```).)*)```", re.S)
+FLOAT = re.compile(r"-?\d+\.\d{6,}(?:e-?\d+)?")
 VOLATILE = re.compile(r"""(["'](?:latency_ms|recorded_at|scored_at|occurred_at)["']: )("[^"]*"|[0-9.]+)""")
 
 
@@ -27,6 +29,10 @@ def run(code: str) -> str:
     return VOLATILE.sub(r"\1...", done.stdout)
 
 
+def _digits(text: str) -> str:
+    return FLOAT.sub(lambda m: format(float(m.group(0)), ".12g"), text)
+
+
 def main(write: bool) -> int:
     text = README.read_text()
     drifted = 0
@@ -34,7 +40,7 @@ def main(write: bool) -> int:
     for example in EXAMPLE.finditer(text):
         code, shown = example.group(1), example.group(2)
         actual = run(code)
-        if actual != shown:
+        if _digits(actual) != _digits(shown):
             drifted += 1
             print(f"README example drifted:\n{code}--- shown:\n{shown}--- printed now:\n{actual}", file=sys.stderr)
             new_text = new_text.replace(example.group(0), f"```python\n{code}```\n\n```text\n{actual}```", 1)
