@@ -31,7 +31,6 @@ SCHEMA_VERSION = 1
 
 
 EVENT_TYPES = (EventType.LEAD_SCORED, EventType.LEAD_ESCALATED, EventType.LEAD_CACHE_HIT)
-HANDOFF = EventType.LEAD_HANDOFF
 _NUMBERS = ("score", "probability", "confidence")
 _BLOCK_MS = 5000  # one XREAD waits at most this long, so the socket timeout stays short
 

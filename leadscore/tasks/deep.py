@@ -26,7 +26,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from leadscore.settings import get_settings
-from leadscore.stores.events import HANDOFF, SCHEMA_VERSION, event_fields, stream_key
+from leadscore.stores.event_types import EventType
+from leadscore.stores.events import SCHEMA_VERSION, event_fields, stream_key
 from leadscore.stores.side_effects import lead_features
 from leadscore.worker.process import explainer_pool, model_pool, side_effects
 from ml_core.context import encode_with_context, with_rules
@@ -95,11 +96,11 @@ def record_handoff(handoff: dict[str, Any]) -> str:
     settings = get_settings()
     fast = handoff["fast"]
     fields = {
-        **event_fields(HANDOFF, {**fast, "lead_id": handoff["lead_id"], "model": handoff["model"],
+        **event_fields(EventType.LEAD_HANDOFF, {**fast, "lead_id": handoff["lead_id"], "model": handoff["model"],
                                  "model_version": handoff["model_version"], "escalated": True}, time.time()),
         "handoff": json.dumps(handoff, separators=(",", ":")),
     }
     entry_id = side_effects().events.store.client.xadd(
-        stream_key(HANDOFF), fields, maxlen=settings.events_maxlen, approximate=True  # type: ignore[arg-type]
+        stream_key(EventType.LEAD_HANDOFF), fields, maxlen=settings.events_maxlen, approximate=True  # type: ignore[arg-type]
     )
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)

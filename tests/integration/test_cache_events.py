@@ -21,7 +21,8 @@ from leadscore import explain_lead, predict_batch, score_lead
 from leadscore.client.score_client import ScoreClient
 from leadscore.settings import Settings, get_settings
 from leadscore.stores.cache import entry_key
-from leadscore.stores.events import HANDOFF, decode, stream_key
+from leadscore.stores.event_types import EventType
+from leadscore.stores.events import decode, stream_key
 from ml_core.cache_entry import feature_digest
 from ml_core.features import encode_leads
 from ml_core.lifecycle import train_and_register
@@ -136,7 +137,7 @@ def test_escalated_lead_reaches_the_deep_tier_and_the_followup(client: ScoreClie
     fast = score_lead.delay(lead).get(timeout=10)
     assert fast["escalated"] is True
     score_lead.delay(calm).get(timeout=10)
-    (handoff_event,) = poll(lambda: events_of(cache_redis, HANDOFF, lead["id"]), timeout=30, what="the deep tier's handoff event")
+    (handoff_event,) = poll(lambda: events_of(cache_redis, EventType.LEAD_HANDOFF, lead["id"]), timeout=30, what="the deep tier's handoff event")
     assert events_of(cache_redis, "lead.escalated", lead["id"])
     handoff = handoff_event["handoff"]
     assert handoff["fast"]["probability"] == fast["probability"] and handoff["model_version"] == fast["model_version"]

@@ -14,7 +14,8 @@ import redis
 from leadscore import explain_lead, predict_batch, score_lead
 from leadscore.client.score_client import ScoreClient
 from leadscore.settings import get_settings
-from leadscore.stores.events import HANDOFF, decode, stream_key
+from leadscore.stores.event_types import EventType
+from leadscore.stores.events import decode, stream_key
 from leadscore.tasks.scoring import ping
 from leadscore.worker.snapshots import snapshots_key
 from ml_core.context import MAX_MESSAGES
@@ -200,7 +201,7 @@ def test_an_escalated_conversation_reaches_the_deep_tier_as_its_derived_features
     r = redis.Redis.from_url(get_settings().cache_url)
 
     def handoffs() -> list[dict[str, Any]]:
-        return [e for e in (decode(i, f) for i, f in r.xrange(stream_key(HANDOFF))) if e["lead_id"] == lead["id"]]
+        return [e for e in (decode(i, f) for i, f in r.xrange(stream_key(EventType.LEAD_HANDOFF))) if e["lead_id"] == lead["id"]]
 
     (event,) = poll(handoffs, timeout=30, what="the deep tier's hand-off of a conversation")
     handoff = event["handoff"]

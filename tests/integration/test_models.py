@@ -54,11 +54,11 @@ def test_every_model_appears_in_leadscore_status(worker: Path) -> None:
 
 
 def test_status_reports_an_empty_queue_as_zero(worker: Path) -> None:
-    from leadscore import app
+    from leadscore import app, routes
     from leadscore.cli.status import queue_depths
 
     settings = get_settings()
-    queues = [settings.scoring_queue, settings.batch_queue, settings.training_queue, settings.deep_queue]
+    queues = routes.queues(settings)
     depths = queue_depths(app, queues)
     assert all(isinstance(depths[q], int) and depths[q] >= 0 for q in queues), depths
 
