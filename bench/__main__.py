@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         setup += [
             ("model", f"{MODEL} {card['version']} ({card['family']}, {estimate_text(card['metrics'])})"),
             ("chunk size / window", f"{settings.batch_chunk_size} leads / {settings.bulk_window_chunks} chunks per chord"),
-            ("scoring worker", " ".join(worker_argv(settings, "worker-scoring")[1:])),
-            ("batch worker", " ".join(worker_argv(settings, "worker-batch")[1:])),
+            ("scoring worker", " ".join(worker_argv(settings, "worker-scoring", workers.metrics_ports["worker-scoring"])[1:])),
+            ("batch worker", " ".join(worker_argv(settings, "worker-batch", workers.metrics_ports["worker-batch"])[1:])),
         ]
         if args.splice:
             block = splice_block(names, sections, setup, f"{now_utc()} at commit {git_revision()}", _command(args))

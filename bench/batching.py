@@ -6,13 +6,14 @@ speed hits both alike. ``callers`` is the number of requests kept outstanding: t
 that many, and sends the next one as each result comes back (one thread; results are awaited
 oldest first). Worker CPU is the user+system time of the scoring worker's process group (main
 process and pool children) from ``/proc``, divided by the requests served; client CPU is this
-process's. Batch sizes come from the workers' ``leadscore_score_batch_size`` histogram.
+process's. Batch sizes come from the worker's ``leadscore_score_batch_size`` histogram, scraped from its /metrics.
 """
 
 from __future__ import annotations
 
 import os
 import time
+import urllib.request
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -91,14 +92,15 @@ def run(ctx: BenchContext) -> Section:
 
 def _phase(ctx: BenchContext, task: str, leads: list[dict[str, Any]], callers: int, n: int) -> dict[str, Any]:
     pids = ctx.workers.pids()["worker-scoring"]
-    before_batches = batch_sizes(_metrics_dir(ctx))
+    port = ctx.workers.metrics_ports["worker-scoring"]
+    before_batches = batch_sizes(port)
     main_before, children_before, client_before = _cpu(pids[:1]), _cpu(pids[1:]), _own_cpu()
     started = time.perf_counter()
     latency = _closed_loop(ctx, task, leads, callers, n)
     wall = time.perf_counter() - started
     main_cpu, client_cpu = _cpu(pids[:1]) - main_before, _own_cpu() - client_before
     worker_cpu = main_cpu + _cpu(pids[1:]) - children_before
-    after = batch_sizes(_metrics_dir(ctx))
+    after = batch_sizes(port)
     batches = {size: count - before_batches.get(size, 0) for size, count in after.items()}
     return {"n": n, "wall": wall, "latency": latency, "worker_cpu": worker_cpu, "main_cpu": main_cpu, "client_cpu": client_cpu, "batches": batches}
 
@@ -144,21 +146,14 @@ def _own_cpu() -> float:
     return t.user + t.system
 
 
-def _metrics_dir(ctx: BenchContext) -> Path:
-    return Path(ctx.settings.metrics_dir or Path(ctx.settings.run_dir) / "metrics")
+def batch_sizes(port: int) -> dict[int, int]:
+    """Batches by size so far, scraped from the worker's /metrics at ``port`` (bucket upper bounds are sizes)."""
+    from prometheus_client.parser import text_string_to_metric_families
 
-
-def batch_sizes(path: Path) -> dict[int, int]:
-    """Batches by size so far, from the workers' histogram files (bucket upper bounds are sizes)."""
-    from prometheus_client import CollectorRegistry
-    from prometheus_client.multiprocess import MultiProcessCollector
-
-    if not path.is_dir():
-        return {}
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(path))
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        exposition = response.read().decode()
     cumulative: dict[int, float] = {}
-    for family in registry.collect():
+    for family in text_string_to_metric_families(exposition):
         if family.name != BATCH_HISTOGRAM:
             continue
         for sample in family.samples:

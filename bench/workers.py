@@ -1,7 +1,8 @@
 """The benchmark's own workers: the stack's worker commands, with the bench tasks included.
 
 ``leadscore.cli.stack.commands`` gives the exact argv the local stack and docker-compose run (pool,
-concurrency, prefetch per queue); the bench only renames the nodes and adds ``-I bench.yardstick_tasks``.
+concurrency, prefetch per queue); the bench only renames the nodes, gives them free metrics ports and
+adds ``-I bench.yardstick_tasks``.
 Memory is read from ``/proc``: VmRSS now, VmHWM (peak resident set) since the process started.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,9 +26,10 @@ WORKERS = ("worker-scoring", "worker-batch")
 REPO = Path(__file__).resolve().parent.parent
 
 
-def worker_argv(settings: Settings, name: str) -> list[str]:
+def worker_argv(settings: Settings, name: str, metrics_port: int) -> list[str]:
     argv = list(commands(settings)[name])
     argv[argv.index("-n") + 1] = f"bench-{name}-{os.getpid()}@%h"
+    argv[argv.index("--metrics-port") + 1] = str(metrics_port)
     return [str(Path(sys.executable).parent / argv[0]), *argv[1:], "-I", "bench.yardstick_tasks"]
 
 
@@ -36,6 +39,7 @@ class WorkerPool:
     def __init__(self, settings: Settings, env: dict[str, str], app: Celery, log_dir: Path) -> None:
         self.settings, self.env, self.app, self.log_dir = settings, env, app, log_dir
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.metrics_ports = {name: _free_port() for name in WORKERS}  # not the stack's: one may be running
 
     def start(self) -> None:
         """Start both and return once a real task has gone through each queue."""
@@ -43,7 +47,8 @@ class WorkerPool:
         for name in WORKERS:
             with open(self.log_dir / f"{name}.log", "ab") as log:
                 self.procs[name] = subprocess.Popen(
-                    worker_argv(self.settings, name), env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                    worker_argv(self.settings, name, self.metrics_ports[name]),
+                    env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 )
         for queue in (self.settings.scoring_queue, self.settings.batch_queue):
             _wait_for_queue(self.app, queue, self.procs, self.log_dir)
@@ -103,3 +108,9 @@ def memory_mib(pid: int) -> dict[str, float]:
     except OSError:
         return {"rss": float("nan"), "peak": float("nan")}
     return {"rss": fields.get("VmRSS", float("nan")), "peak": fields.get("VmHWM", float("nan"))}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

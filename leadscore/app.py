@@ -11,6 +11,7 @@ from leadscore import serialization
 from leadscore.routes import queues, task_routes
 from leadscore.schedule import schedule
 from leadscore.settings import Settings, get_settings
+from leadscore.worker import metrics
 
 
 class LeadscoreCelery(Celery):
@@ -60,4 +61,5 @@ def create_app(settings: Settings | None = None) -> Celery:
         worker_consumer="leadscore.serialization:Consumer",
         worker_hijack_root_logger=False,
     )
+    metrics.install(app)
     return app

@@ -81,11 +81,10 @@ class Settings(BaseSettings):
     flower_address: str = "127.0.0.1"
     """Flower listens here; the compose stack sets 0.0.0.0 behind its own auth."""
     flower_port: int = 5555
-    metrics_dir: Path | None = None
-    """Where worker children write Prometheus samples (multiprocess mode); default ``<run_dir>/metrics``."""
     metrics_address: str = "127.0.0.1"
+    """Workers (``--metrics-port``) and the fleet's exporter serve ``/metrics`` on this address."""
     metrics_port: int = 9808
-    """The host's exporter (``leadscore metrics``) serves ``/metrics`` here."""
+    """The fleet's exporter (``leadscore metrics``) serves here; the stack's workers on the next ports."""
     warm_models: tuple[str, ...] = (
         "lead_scorer",
         "churn_predictor",

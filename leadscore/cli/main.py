@@ -297,14 +297,16 @@ def _mix_line(t: dict[str, Any]) -> str:
 
 @main.command("metrics")
 def metrics_exporter() -> None:
-    """Serve the workers' Prometheus metrics of this host at /metrics (runs until stopped)."""
+    """Serve the fleet's Prometheus metrics (cache lookups, recent traffic mix) at /metrics until stopped.
+
+    Each worker serves its own at its --metrics-port; one of these serves the fleet's."""
     import threading
 
-    from leadscore.worker.metrics import serve
+    from leadscore.exporter import serve
 
     settings = get_settings()
     serve(settings)
-    click.echo(f"serving worker metrics at http://{settings.metrics_address}:{settings.metrics_port}/metrics")
+    click.echo(f"serving the fleet's metrics at http://{settings.metrics_address}:{settings.metrics_port}/metrics")
     threading.Event().wait()
 
 

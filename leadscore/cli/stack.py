@@ -7,6 +7,9 @@ drift checks are not stuck behind an hour-long retrain (two retrains of one mode
 together: ``leadscore/tasks/retrain.py``). The deep tier (escalated leads, explanations) has its own worker too: it
 loads native models and shap, which scoring children never need, and a backlog of reviews
 never delays a score. One child is enough for a few hundred explanations a second.
+
+Each worker serves its own Prometheus metrics (``--metrics-port``: the port after the fleet
+exporter's, one per worker); the ``metrics`` process serves the fleet's, read from Redis.
 """
 
 from __future__ import annotations
@@ -25,12 +28,18 @@ CELERY = ["celery", "-A", "leadscore"]
 
 def commands(settings: Settings) -> dict[str, list[str]]:
     beat_file = str(Path(settings.run_dir) / "celerybeat-schedule")
-    worker = [*CELERY, "worker", "--loglevel", "INFO", "-E"]
+    def worker(queue: str, node: str, children: int, prefetch: int, metrics_port: int) -> list[str]:
+        return [
+            *CELERY, "worker", "--loglevel", "INFO", "-E", "-Q", queue, "-n", f"{node}@%h", "-c", str(children),
+            "--prefetch-multiplier", str(prefetch), "--metrics-port", str(metrics_port),
+        ]
+
+    port = settings.metrics_port
     return {
-        "worker-scoring": [*worker, "-Q", settings.scoring_queue, "-n", "scoring@%h", "-c", "2", "--prefetch-multiplier", "4"],
-        "worker-batch": [*worker, "-Q", settings.batch_queue, "-n", "batch@%h", "-c", "2", "--prefetch-multiplier", "1"],
-        "worker-training": [*worker, "-Q", settings.training_queue, "-n", "training@%h", "-c", "2", "--prefetch-multiplier", "1"],
-        "worker-deep": [*worker, "-Q", settings.deep_queue, "-n", "deep@%h", "-c", "1", "--prefetch-multiplier", "4"],
+        "worker-scoring": worker(settings.scoring_queue, "scoring", 2, 4, port + 1),
+        "worker-batch": worker(settings.batch_queue, "batch", 2, 1, port + 2),
+        "worker-training": worker(settings.training_queue, "training", 2, 1, port + 3),
+        "worker-deep": worker(settings.deep_queue, "deep", 1, 4, port + 4),
         "beat": [*CELERY, "beat", "--loglevel", "INFO", "--schedule", beat_file],
         "metrics": ["leadscore", "metrics"],
         "flower": [*CELERY, "flower", f"--address={settings.flower_address}", f"--port={settings.flower_port}"],

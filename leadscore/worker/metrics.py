@@ -1,53 +1,48 @@
-"""Prometheus metrics of the workers, in multiprocess mode.
+"""Prometheus metrics: each worker serves its own, and one exporter serves the fleet's.
 
-Every worker child on a host writes its samples to files in ``metrics_dir``; one exporter process
-per host (``leadscore metrics``, a process of the stack) serves them all at ``/metrics``, with
-cache hit and miss counters and the recent traffic's escalation rate and band shares (with the
-card's expected values, ``leadscore/stores/traffic_mix.py``) read from Redis at scrape time. prometheus_client picks its file
-backend when it is first imported, so this module sets ``PROMETHEUS_MULTIPROC_DIR`` and only then
-imports it, lazily, inside the worker child.
+A worker started with ``--metrics-port`` (the stack gives each of its workers one) serves
+``/metrics`` from its main process. Its children write their samples to a directory of this worker's
+own (prometheus_client's multiprocess mode), which the main process reads at scrape time; no other
+worker, host or container ever reads or writes it. prometheus_client picks its file backend from
+``PROMETHEUS_MULTIPROC_DIR``, so the main process sets it before the pool forks and the children
+import prometheus_client lazily, on their first count.
+
+Figures that belong to the fleet, not to a worker, are served once per fleet by
+``leadscore/exporter.py``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import socket
-from collections.abc import Iterator
+import re
+import shutil
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from leadscore.settings import Settings, get_settings
+import click
+from celery import Celery, bootsteps
+
+from leadscore.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _BATCH_BUCKETS = tuple(float(n) for n in range(1, 65))  # one bucket per size: bench/batching.py reads the distribution
 
 
-def _multiproc_dir(settings: Settings) -> Path:
-    path = Path(settings.metrics_dir or Path(settings.run_dir) / "metrics")
-    path.mkdir(parents=True, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)  # read by prometheus_client on import
-    return path
-
-
-def _process_id() -> str:
-    # host and pid: pids repeat across containers, should a directory ever be shared by mistake.
-    # prometheus_client asks on every increment (to notice a fork): the host is looked up once per
-    # process, not per call.
-    return _process_ids(os.getpid())
+_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's name: its file backend writes there
 
 
 @cache
-def _process_ids(pid: int) -> str:
-    return f"{socket.gethostname()}_{pid}"
-
-
-@cache
-def _instruments() -> dict[str, Any]:
-    _multiproc_dir(get_settings())
+def _instruments() -> dict[str, Any] | None:
+    """This process's instruments, or None in a worker that serves no metrics (they would go nowhere)."""
+    if not os.environ.get(_DIR_VARIABLE):
+        return None
     from prometheus_client import Counter, Histogram, values
 
-    values.ValueClass = values.MultiProcessValue(_process_id)
+    values.ValueClass = values.MultiProcessValue()
 
     return {
         "predictions": Counter("leadscore_predictions", "Leads scored", ["model", "served_by"]),
@@ -64,6 +59,8 @@ def record(model: str, task: str, results: list[dict[str, Any]], seconds: float)
     """Count one scoring task's results. Never raises: metrics must not fail scoring."""
     try:
         m = _instruments()
+        if m is None:
+            return
         scored = [r for r in results if "error" not in r]
         by = {"onnx": 0, "fallback": 0}
         for r in scored:
@@ -90,63 +87,75 @@ def record(model: str, task: str, results: list[dict[str, Any]], seconds: float)
 def record_batch(size: int) -> None:
     """Count one micro-batch of ``score_lead`` requests. Never raises."""
     try:
-        _instruments()["batch"].observe(size)
+        m = _instruments()
+        if m is not None:
+            m["batch"].observe(size)
     except Exception:  # a metrics failure is never a scoring failure
         pass
 
 
 def child_exited() -> None:
     """Drop an exiting child's live gauges (counters and histograms keep their totals)."""
-    if _instruments.cache_info().currsize:
+    if _instruments.cache_info().currsize and _instruments() is not None:
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(_process_id())
+        multiprocess.mark_process_dead(os.getpid())
 
 
-def serve(settings: Settings) -> None:
-    """Run the host's exporter: every child's samples, plus the cache counters from Redis."""
-    path = _multiproc_dir(settings)
-    for stale in path.glob("*.db"):  # samples of processes from before this start
-        stale.unlink()
-    from prometheus_client import CollectorRegistry, start_http_server
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-    from prometheus_client.multiprocess import MultiProcessCollector
+class WorkerMetrics(bootsteps.StartStopStep):
+    """``celery worker --metrics-port N``: this worker serves its children's samples at ``/metrics``.
 
-    from leadscore.stores.cache import cache_counts, store_of
-    from leadscore.stores.state import registry as state_registry
-    from leadscore.stores.traffic_mix import traffic_mix
-    from ml_core.spec import available_models
+    The directory is set up when the step is built, before the pool forks, so every child inherits
+    it; it is ``<run_dir>/metrics/<node name>``, emptied at start (samples of an earlier run of this
+    node) and removed at shutdown. Without the option the worker serves nothing and its children count
+    nothing.
+    """
 
-    class CacheCollector:
-        def collect(self) -> Iterator[Metric]:
-            family = CounterMetricFamily("leadscore_cache_lookups", "Prediction cache lookups by web services", labels=["model", "outcome"])
-            for model, counts in cache_counts(settings).items():
-                for outcome, n in counts.items():
-                    family.add_metric([model, outcome], n)
-            yield family
+    label = "metrics"
+    requires = ("celery.worker.components:Pool",)  # stopped after the pool: children count until they exit
 
-    class TrafficCollector:
-        def collect(self) -> Iterator[Metric]:
-            recent_esc = GaugeMetricFamily("leadscore_recent_escalation_rate", "Share of the last scored leads escalated", labels=["model", "version"])
-            recent_band = GaugeMetricFamily(
-                "leadscore_recent_band_share", "Share of the last scored leads in each label band", labels=["model", "version", "band"]
-            )
-            card_esc = GaugeMetricFamily("leadscore_card_escalation_rate", "Share escalated out of fold, from the version's card", labels=["model", "version"])
-            card_band = GaugeMetricFamily("leadscore_card_band_share", "Band share out of fold, from the version's card", labels=["model", "version", "band"])
-            mix = traffic_mix(store_of(settings), state_registry(settings), available_models(settings.models_dir))
-            for model, versions in mix.items():
-                for version, t in versions.items():
-                    recent_esc.add_metric([model, version], t["escalated"])
-                    for band, share in t["bands"].items():
-                        recent_band.add_metric([model, version, band], share)
-                    if t["expected"]:
-                        card_esc.add_metric([model, version], t["expected"]["escalated"])
-                        for band, share in t["expected"]["bands"].items():
-                            card_band.add_metric([model, version, band], share)
-            yield from (recent_esc, recent_band, card_esc, card_band)
+    def __init__(self, parent: Any, metrics_port: int | None = None, **options: Any) -> None:
+        super().__init__(parent, **options)
+        self.port = metrics_port or 0
+        self.server: Any = None
+        self.path: Path | None = None
+        os.environ.pop(_DIR_VARIABLE, None)  # a directory named by the environment would be shared
+        if metrics_port:
+            self.path = Path(get_settings().run_dir) / "metrics" / re.sub(r"[^\w.@-]", "_", parent.hostname)
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.path.mkdir(parents=True)
+            os.environ[_DIR_VARIABLE] = str(self.path)
 
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(path))
-    registry.register(CacheCollector())
-    registry.register(TrafficCollector())
-    start_http_server(settings.metrics_port, addr=settings.metrics_address, registry=registry)
+    def start(self, parent: Any) -> None:
+        if self.path is None:
+            return
+        from prometheus_client import CollectorRegistry, start_http_server
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self.path))
+        address = get_settings().metrics_address
+        try:
+            self.server, _ = start_http_server(self.port, addr=address, registry=registry)
+        except OSError as exc:  # metrics never stop a worker from scoring
+            log.error("worker metrics not served at %s:%s: %s", address, self.port, exc)
+            return
+        log.info("worker metrics at http://%s:%s/metrics", address, self.port)
+
+    def stop(self, parent: Any) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+        if self.path is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    terminate = stop  # a cold shutdown sends this instead
+
+
+def install(app: Celery) -> None:
+    """Give ``celery worker`` its ``--metrics-port`` option and the step that serves it."""
+    app.user_options["worker"].add(
+        click.Option(["--metrics-port"], type=int, default=None, help="Serve this worker's Prometheus metrics at /metrics on this port.")
+    )
+    app.steps["worker"].add(WorkerMetrics)

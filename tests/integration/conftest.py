@@ -11,6 +11,7 @@ import redis
 from leadscore.settings import get_settings
 from ml_core.lifecycle import train_and_register
 from ml_core.spec import available_models
+from tests.integration.redis_server import free_port
 from tests.integration.workers import close_client_apps, open_client_apps, running_worker, worker_env
 from tests.stores import registry_at
 
@@ -85,8 +86,14 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def worker(redis_available: None, models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def worker_metrics_port() -> int:
+    """The session worker serves its Prometheus metrics here (``tests/integration/metrics.py`` reads them)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def worker(redis_available: None, models_dir: Path, worker_metrics_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One prefork worker on every queue for the session; yields its log file."""
     log = tmp_path_factory.mktemp("logs") / "worker.log"
-    with running_worker(worker_env(models_dir=str(models_dir)), log):
+    with running_worker(worker_env(models_dir=str(models_dir)), log, extra_args=("--metrics-port", str(worker_metrics_port))):
         yield log

@@ -11,9 +11,11 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from ml_core.lifecycle import train_and_register
 from tests.conftest import TEST_REDIS
 from tests.factories import leads
 from tests.integration.conftest import copy_specs
+from tests.integration.redis_server import free_port
 from tests.integration.workers import client_app, running_worker, worker_env
 from tests.stores import registry_at
 from tests.waits import poll
@@ -36,28 +39,35 @@ pytestmark = pytest.mark.broker  # acknowledgement by the batch differs by broke
 MODEL = "lead_scorer"
 
 
-def batch_env(models_dir: Path, tmp_path: Path, **extra: str) -> dict[str, str]:
-    """The session's broker (Redis or RabbitMQ) on a scoring queue of this test's own; own metrics."""
+def batch_env(models_dir: Path, **extra: str) -> dict[str, str]:
+    """The session's broker (Redis or RabbitMQ) on a scoring queue of this test's own."""
     for db in (13, 14):
         redis.Redis.from_url(f"{TEST_REDIS}/{db}").flushdb()
     return worker_env(
-        models_dir=str(models_dir), scoring_queue=f"scoring-{uuid.uuid4().hex[:8]}", result_backend=f"{TEST_REDIS}/13",
-        metrics_dir=str(tmp_path / "metrics"), **extra,
+        models_dir=str(models_dir), scoring_queue=f"scoring-{uuid.uuid4().hex[:8]}", result_backend=f"{TEST_REDIS}/13", **extra,
     )
+
+
+@contextmanager
+def batch_worker(env: dict[str, str], log: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A worker on the test's scoring queue, serving its metrics on a port of its own (yielded)."""
+    port = free_port()
+    with running_worker(env, log, queues=env["LEADSCORE_SCORING_QUEUE"], extra_args=("--metrics-port", str(port))) as worker:
+        yield worker, port
 
 
 def send(app: Celery, env: dict[str, str], lead: Any, **options: Any) -> Any:
     return app.send_task("leadscore.score_lead", args=[lead], queue=env["LEADSCORE_SCORING_QUEUE"], **options)
 
 
-def largest_batch(tmp_path: Path) -> int:
-    return max((size for size, n in batch_sizes(tmp_path / "metrics").items() if n), default=0)
+def largest_batch(port: int) -> int:
+    return max((size for size, n in batch_sizes(port).items() if n), default=0)
 
 
 def test_waiting_callers_are_scored_together_each_with_its_own_result_or_error(
     redis_available: None, models_dir: Path, tmp_path: Path
 ) -> None:
-    env = batch_env(models_dir, tmp_path)
+    env = batch_env(models_dir)
     app = client_app(env)
     batch = leads(300, 31, prefix="mb")
     bad = {7: ("timeline_urgency", 7.0), 150: ("questions_asked", "many"), 299: ("response_time_hours", None)}
@@ -67,7 +77,7 @@ def test_waiting_callers_are_scored_together_each_with_its_own_result_or_error(
     # ScoreClient does), when the worker starts
     pending = [send(app, env, lead) for lead in batch]
     resent = send(app, env, batch[0], task_id=pending[0].id)
-    with running_worker(env, tmp_path / "w.log", queues=env["LEADSCORE_SCORING_QUEUE"]):
+    with batch_worker(env, tmp_path / "w.log") as (_, port):
         for i, (lead, result) in enumerate(zip(batch, pending)):
             if i in bad:
                 # then a bad lead gets its own typed error, naming it and its field
@@ -85,15 +95,15 @@ def test_waiting_callers_are_scored_together_each_with_its_own_result_or_error(
             "leadscore.score_lead", args=[batch[1]], kwargs={"explain": True}, queue=env["LEADSCORE_SCORING_QUEUE"]
         ).get(timeout=60)
         assert explained["lead_id"] == batch[1]["id"] and "explanation" in explained
-    assert largest_batch(tmp_path) > 1, "no batch of more than one request ran"
+        assert largest_batch(port) > 1, "no batch of more than one request ran"
 
 
 def test_a_child_killed_mid_batch_loses_no_callers_score(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
-    env = batch_env(models_dir, tmp_path)
+    env = batch_env(models_dir)
     app = client_app(env)
     batch = leads(3000, 32, prefix="kill")
     log = tmp_path / "w.log"
-    with running_worker(env, log, queues=env["LEADSCORE_SCORING_QUEUE"]) as worker:
+    with batch_worker(env, log) as (worker, port):
         # Given a backlog the worker scores in batches back to back (sending outpaces scoring)
         pending = [send(app, env, lead) for lead in batch]
         pending[0].get(timeout=60)
@@ -107,8 +117,8 @@ def test_a_child_killed_mid_batch_loses_no_callers_score(redis_available: None, 
         poll(killed_mid_batch, timeout=60, interval=1.0, what="a child killed while it scored a batch")
         # then every caller still gets its own lead's score
         results = [r.get(timeout=120) for r in pending]
+        assert largest_batch(port) > 1
     assert [r["lead_id"] for r in results] == [lead["id"] for lead in batch]
-    assert largest_batch(tmp_path) > 1
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +135,7 @@ def two_versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def test_a_promotion_during_traffic_serves_each_batch_by_one_version(
     redis_available: None, two_versions: Path, tmp_path: Path
 ) -> None:
-    env = batch_env(two_versions, tmp_path, reload_check_seconds="0.2")
+    env = batch_env(two_versions, reload_check_seconds="0.2")
     app = client_app(env)
     registry = registry_at(two_versions)
     stop = threading.Event()
@@ -139,7 +149,7 @@ def test_a_promotion_during_traffic_serves_each_batch_by_one_version(
             results.extend(r.get(timeout=60) for r in [send(app, env, lead) for lead in burst])
             wave += 1
 
-    with running_worker(env, tmp_path / "w.log", queues=env["LEADSCORE_SCORING_QUEUE"]):
+    with batch_worker(env, tmp_path / "w.log") as (_, port):
         sender = threading.Thread(target=traffic)
         sender.start()
         try:
@@ -151,6 +161,7 @@ def test_a_promotion_during_traffic_serves_each_batch_by_one_version(
         finally:
             stop.set()
             sender.join(timeout=90)
+        largest = largest_batch(port)
     versions = [r["model_version"] for r in results]
     assert set(versions) == {"v1", "v2"}
     # a batch is scored in one call, so its results share one latency_ms and arrive one after the
@@ -160,4 +171,4 @@ def test_a_promotion_during_traffic_serves_each_batch_by_one_version(
     assert all(len({r["model_version"] for r in run}) == 1 for run in runs)
     # every child reloads between two batches within reload_check_seconds, and never goes back
     assert "v1" not in versions[-200:]
-    assert largest_batch(tmp_path) > 1
+    assert largest > 1

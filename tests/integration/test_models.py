@@ -63,11 +63,11 @@ def test_status_reports_an_empty_queue_as_zero(worker: Path) -> None:
     assert all(isinstance(depths[q], int) and depths[q] >= 0 for q in queues), depths
 
 
-def test_an_invalid_score_lead_call_is_counted_as_an_invalid_lead(worker: Path) -> None:
-    before = invalid_count("lead_scorer")
+def test_an_invalid_score_lead_call_is_counted_as_an_invalid_lead(worker: Path, worker_metrics_port: int) -> None:
+    before = invalid_count(worker_metrics_port, "lead_scorer")
     with pytest.raises(InvalidLeadError):
         score_lead.delay({**factories.lead(), "timeline_urgency": 7}).get(timeout=10)
-    assert invalid_count("lead_scorer") == before + 1
+    assert invalid_count(worker_metrics_port, "lead_scorer") == before + 1
 
 
 def test_status_shows_the_realized_escalation_rate_and_band_shares_beside_the_card(worker: Path, models_dir: Path) -> None:

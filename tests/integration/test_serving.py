@@ -53,9 +53,9 @@ def test_same_lead_same_score_and_worker_matches_in_process_onnx(worker: Path, m
     assert np.max(np.abs(np.asarray(first) - native)) <= artifact.card["metrics"]["parity_tolerance"]
 
 
-def test_bad_lead_raises_typed_error_naming_lead_and_field_and_is_not_retried(worker: Path) -> None:
+def test_bad_lead_raises_typed_error_naming_lead_and_field_and_is_not_retried(worker: Path, worker_metrics_port: int) -> None:
     lead = {**leads(1)[0], "id": "lead-bad-1", "timeline_urgency": 7}
-    refused_before = invalid_count("lead_scorer")
+    refused_before = invalid_count(worker_metrics_port, "lead_scorer")
     result = score_lead.delay(lead)
     with pytest.raises(InvalidLeadError) as caught:
         result.get(timeout=10)
@@ -64,7 +64,7 @@ def test_bad_lead_raises_typed_error_naming_lead_and_field_and_is_not_retried(wo
     assert "out of range" in str(caught.value)
     assert result.state == "FAILURE"
     # The task body ran once: a retry would have refused the lead again before the final FAILURE
-    assert invalid_count("lead_scorer") == refused_before + 1
+    assert invalid_count(worker_metrics_port, "lead_scorer") == refused_before + 1
 
 
 def test_predict_batch_scores_valid_leads_in_order_beside_invalid_ones(worker: Path) -> None:

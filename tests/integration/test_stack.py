@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.conftest import TEST_REDIS
+from tests.integration.metrics import scrape
 from tests.integration.redis_server import free_port
 from tests.integration.workers import worker_env
 from tests.stores import registry_at
@@ -56,16 +57,15 @@ def test_stack_starts_serves_every_queue_and_stops(redis_available: None, models
         version = json.loads(scored.stdout)["model_version"]
         live = health["traffic"]["lead_scorer"][version]
         assert live["leads"] >= 1 and live["expected"]["escalated"] == registry_at(models_dir).card("lead_scorer", version)["decision"]["escalation"]["budget"]
-        # the host exporter serves what the worker children counted
-        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
-            exposition = response.read().decode()
-        assert 'leadscore_predictions_total{model="lead_scorer",served_by="onnx"}' in exposition
-        assert "leadscore_task_latency_seconds_bucket" in exposition
-        # the recent traffic's realized escalation rate and band shares, and the card's values
-        assert f'leadscore_recent_escalation_rate{{model="lead_scorer",version="{version}"}} {live["escalated"]}' in exposition
-        assert f'leadscore_card_escalation_rate{{model="lead_scorer",version="{version}"}} {live["expected"]["escalated"]}' in exposition
-        assert f'leadscore_recent_band_share{{band="hot",model="lead_scorer",version="{version}"}} {live["bands"]["hot"]}' in exposition
-        assert "leadscore_labels_total{" in exposition
+        # each worker serves what its own children counted, and nothing another worker counted
+        scoring, batch, fleet = (scrape(port) for port in (metrics_port + 1, metrics_port + 2, metrics_port))
+        assert 'leadscore_predictions_total{model="lead_scorer",served_by="onnx"}' in scoring
+        assert "leadscore_task_latency_seconds_bucket" in scoring and "leadscore_labels_total{" in scoring
+        assert "leadscore_predictions_total{" not in batch and "leadscore_predictions_total{" not in fleet
+        # the fleet's exporter: the recent traffic's realized escalation rate and band shares, and the card's values
+        assert f'leadscore_recent_escalation_rate{{model="lead_scorer",version="{version}"}} {live["escalated"]}' in fleet
+        assert f'leadscore_card_escalation_rate{{model="lead_scorer",version="{version}"}} {live["expected"]["escalated"]}' in fleet
+        assert f'leadscore_recent_band_share{{band="hot",model="lead_scorer",version="{version}"}} {live["bands"]["hot"]}' in fleet
     finally:
         stopped = run(env, "stack", "stop")
     assert stopped.returncode == 0

@@ -78,12 +78,18 @@ def test_compose_file_validates_and_flower_demands_credentials() -> None:
     assert no_store_password.returncode != 0 and "POSTGRES_PASSWORD" in no_store_password.stderr
 
 
-def test_compose_hosts_share_no_models_or_metrics_directory() -> None:
+def test_compose_hosts_share_no_directory_and_each_worker_serves_its_own_metrics() -> None:
     services = compose()["services"]
-    workers = [s for name, s in services.items() if name.startswith("worker-")]
-    mounts = [v.split(":")[0] for s in workers for v in s.get("volumes", [])]
-    assert all(not v.startswith("models") for v in mounts) and len(mounts) == len(set(mounts))
-    assert all(s["environment"]["LEADSCORE_DATABASE_URL"].startswith("postgresql+psycopg://") for s in workers)
+    workers = {name: s for name, s in services.items() if name.startswith("worker-")}
+    # volumes only for the data services and Beat's schedule: no models, artifacts or metrics on a volume
+    assert {name for name, s in services.items() if s.get("volumes")} == {"redis-broker", "postgres", "beat"}
+    assert all(s["environment"]["LEADSCORE_DATABASE_URL"].startswith("postgresql+psycopg://") for s in workers.values())
+    stack = commands(Settings())
+    ports = [argv[argv.index("--metrics-port") + 1] for argv in stack.values() if "--metrics-port" in argv]
+    assert len(ports) == len(workers) == len(set(ports)), "every worker its own metrics port"
+    for name, service in workers.items():
+        assert service["expose"] == [stack[name][stack[name].index("--metrics-port") + 1]]
+        assert service["environment"]["LEADSCORE_METRICS_ADDRESS"] == "0.0.0.0"
 
 
 @pytest.mark.parametrize("ttl", [300, 90, 10])
