@@ -20,7 +20,7 @@ from scipy.special import logit
 from leadscore import explain_lead, predict_batch, score_lead
 from leadscore.client.score_client import ScoreClient
 from leadscore.settings import Settings, get_settings
-from leadscore.stores.cache import entry_key
+from leadscore.stores.cache import entry_key, version_key
 from leadscore.stores.event_types import EventType
 from leadscore.stores.events import decode, stream_key
 from ml_core.cache_entry import feature_digest
@@ -179,7 +179,11 @@ def test_new_version_never_serves_the_old_versions_score_and_prewarm_refills(
         # A new version (registered for real: a copied directory would carry v1's identity and be refused)
         assert train_and_register(registry_at(models), MODEL, rows=1500, folds=3, seed=5)["version"] == "v2"
         with running_worker(env, tmp_path / "v2.log", queues="scoring,batch", concurrency=1):
-            assert redis.Redis.from_url(urls["cache_url"]).exists(entry_key(MODEL, "v1", digest))
+            cache = redis.Redis.from_url(urls["cache_url"])
+            assert cache.exists(entry_key(MODEL, "v1", digest))
+            # From the moment the new worker publishes the version it serves (its warm-up, which may
+            # end after it first answers a ping; until then v1 is the published version)
+            poll(lambda: cache.get(version_key(MODEL)) == b"v2", timeout=30, what="v2 published by the new worker")
 
             def v2_hit() -> dict[str, Any] | None:
                 found = client.lookup(lead)
