@@ -30,8 +30,6 @@ log = logging.getLogger(__name__)
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _BATCH_BUCKETS = tuple(float(n) for n in range(1, 65))  # one bucket per size: bench/batching.py reads the distribution
-
-
 _DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's name: its file backend writes there
 
 
