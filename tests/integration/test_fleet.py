@@ -4,6 +4,8 @@ promotion and a rollback made from one host's CLI reach both within the reload b
 restarts; with PostgreSQL stopped, scoring goes on, lifecycle commands fail naming the store, an
 outcome waits and lands when it returns, and the next promotion reaches every host. Outcomes
 recorded on both hosts land in the one store, and a retrain on the second host learns from them.
+A version whose artifact is damaged in the store (tampered or truncated) is refused by every host,
+which keeps serving the old one.
 
 PostgreSQL here is a throwaway cluster of this module's own (``postgres.Cluster``), so stopping it
 disturbs no other user of the machine's server.
@@ -22,12 +24,15 @@ import pytest
 import redis
 from celery import Celery
 
+from leadscore.stores.event_types import EventType
+from leadscore.stores.events import decode, stream_key
 from leadscore.worker.snapshots import snapshots_key
 from ml_core import rollout, synthetic
 from ml_core.dataset import training_set
 from ml_core.errors import RegistrationRefusedError
 from ml_core.registry import Registry
 from ml_core.spec import load_spec
+from ml_core.store.schema import blobs
 from ml_core.store.state import StateStore
 from ml_core.training import train
 from tests.conftest import TEST_REDIS
@@ -171,3 +176,43 @@ def test_a_store_outage_stops_no_score_fails_lifecycle_clearly_and_keeps_outcome
     for host in HOSTS:
         assert (fleet.root / f"host-{host}.log").read_text().count(OUTAGE_LOGGED) == 1
     assert os.environ.get("LEADSCORE_DATABASE_URL") is None  # the test never pointed this process at the cluster
+
+
+@pytest.mark.parametrize("damage", ["tampered", "truncated"])
+def test_a_damaged_artifact_in_the_store_is_refused_by_every_host_and_the_old_version_keeps_serving(fleet: Fleet, damage: str) -> None:
+    old = fleet.registry.champion(MODEL)
+    fleet.everywhere(old)
+    children = {host: fleet.app.send_task("leadscore.ping", queue=f"scoring_{host}").get(timeout=20)["pid"] for host in HOSTS}
+    # Given a version registered from a third host (so neither serving host has it cached) whose
+    # ONNX file is then damaged in PostgreSQL
+    trainer = Registry(copy_specs(fleet.root / f"trainer-{damage}" / "models"), fleet.registry.store)
+    spec = load_spec(REPO_MODELS, MODEL)
+    seed = 21 if damage == "tampered" else 22  # a model of its own: blobs are shared by content
+    rows = 3000  # 1,500 rows can fall short of the quality gate
+    trained = train(spec, training_set(spec, synthetic.generate(MODEL, rows, seed), f"synthetic(rows={rows}, seed={seed})"), seed=seed, folds=3, repeats=1)
+    version = trainer.register(trained, champion=False)
+    sha = trainer.card(MODEL, version)["files"]["model.onnx"]
+    blob = fleet.registry.store.blob(sha)
+    assert blob is not None
+    bad = blob[:-1] + bytes([blob[-1] ^ 1]) if damage == "tampered" else blob[: len(blob) // 2]
+    with fleet.registry.store.writing() as conn:
+        conn.execute(blobs.update().where(blobs.c.sha256 == sha).values(data=bad))
+    # When the champion pointer is forced onto it (past rollout's own checks, as a bug or an intruder would)
+    fleet.registry.store.set_champion(MODEL, version)
+    events = redis.Redis.from_url(URLS["cache_url"])
+    try:
+        # Then every host refuses the download and keeps serving the old version, without a failed score
+        def refused_everywhere() -> bool:
+            assert fleet.served("a") == {old} and fleet.served("b") == {old}
+            failed = [decode(i, f)["detail"] for i, f in events.xrange(stream_key(EventType.MODEL_RELOAD_FAILED))
+                      if f[b"version"].decode() == version]
+            return all(any(f"in pid {pid}:" in d and "fetched from the store fails its checksum" in d for d in failed)
+                       for pid in children.values())
+
+        poll(refused_everywhere, timeout=BOUND, interval=RELOAD_SECONDS, what=f"both hosts refusing the {damage} {version}")
+    finally:
+        fleet.registry.store.set_champion(MODEL, old)
+        events.close()
+    # And neither host cached the damaged file
+    for host in HOSTS:
+        assert not (fleet.root / f"host-{host}" / "models" / MODEL / version / "model.onnx").exists()
