@@ -29,6 +29,7 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def run(ctx: BenchContext) -> Section:
+    load = os.getloadavg()[0]  # before this section: the bench's earlier sections count in it too
     leads = ctx.leads(1000, seed=5)
     rounds = ctx.size(quick=2, full=4)
     per_round = {1: ctx.size(30, 400), 8: ctx.size(60, 800), 32: ctx.size(120, 1500)}
@@ -63,7 +64,7 @@ def run(ctx: BenchContext) -> Section:
         f"({rounds} rounds each) on the scoring worker, the stack's command. Worker CPU per request: the "
         "worker's process group's user+system time from `/proc` over requests served. Client CPU: this "
         "process's CPU time over wall time (100% is one core, where the client itself is the limit). "
-        "The machine's 2 cores were shared with other sessions: compare ratios within this run.",
+        f"{os.cpu_count()} cores, load average {load:.2f} at the start of this section: compare ratios within this run.",
         tables=[
             Table(
                 (
