@@ -101,24 +101,26 @@ def test_waiting_callers_are_scored_together_each_with_its_own_result_or_error(
 def test_a_child_killed_mid_batch_loses_no_callers_score(redis_available: None, models_dir: Path, tmp_path: Path) -> None:
     env = batch_env(models_dir)
     app = client_app(env)
-    batch = leads(3000, 32, prefix="kill")
     log = tmp_path / "w.log"
+    sent: list[tuple[dict[str, Any], Any]] = []
     with batch_worker(env, log) as (worker, port):
-        # Given a backlog the worker scores in batches back to back (sending outpaces scoring)
-        pending = [send(app, env, lead) for lead in batch]
-        pending[0].get(timeout=60)
 
         def killed_mid_batch() -> bool:
+            # Given a backlog the worker is scoring in batches back to back (sending outpaces scoring;
+            # a fresh one each try, so a fast worker cannot have drained it before the kill)
+            burst = [(lead, send(app, env, lead)) for lead in leads(600, 32 + len(sent), prefix=f"kill{len(sent)}")]
+            sent.extend(burst)
+            burst[0][1].get(timeout=60)
             # when the children are SIGKILLed (again, until one was holding a batch)
             for pid in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split():
                 os.kill(int(pid), signal.SIGKILL)
             return "WorkerLostError" in log.read_text()
 
-        poll(killed_mid_batch, timeout=60, interval=1.0, what="a child killed while it scored a batch")
+        poll(killed_mid_batch, timeout=90, interval=1.0, what="a child killed while it scored a batch")
         # then every caller still gets its own lead's score
-        results = [r.get(timeout=120) for r in pending]
+        results = [result.get(timeout=120) for _, result in sent]
         assert largest_batch(port) > 1
-    assert [r["lead_id"] for r in results] == [lead["id"] for lead in batch]
+    assert [r["lead_id"] for r in results] == [lead["id"] for lead, _ in sent]
 
 
 @pytest.fixture(scope="module")
