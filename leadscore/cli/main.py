@@ -275,7 +275,8 @@ def status(timeout: float, as_json: bool) -> None:
                 click.echo(line + f"NO WORKER answered ({w['error']})")
                 continue
             models = ", ".join(f"{m} {d['version']} ({d['served_by']}, breaker {d['breaker']})" for m, d in w["models"].items())
-            click.echo(line + f"alive: {w['hostname']} pid {w['pid']}  {models or 'no model loaded yet'}")
+            served = f"  metrics :{w['metrics_port']}" if w["metrics_port"] else ""
+            click.echo(line + f"alive: {w['hostname']} pid {w['pid']}{served}  {models or 'no model loaded yet'}")
         for model, c in report["cache"].items():
             click.echo(f"cache    {model}: {c['hits']} hits, {c['misses']} misses, hit rate {c['hit_rate']}")
         for model, lat in report["latency"].items():

@@ -46,7 +46,8 @@ def gather(app: Celery, settings: Settings, timeout: float = 5.0) -> dict[str, A
     for queue, result in pending.items():
         try:
             pong = result.get(timeout=max(0.1, deadline - time.monotonic()))
-            workers[queue] = {"alive": True, "pid": pong["pid"], "hostname": pong["hostname"], "models": pong["models"]}
+            workers[queue] = {"alive": True, "pid": pong["pid"], "hostname": pong["hostname"], "models": pong["models"],
+                              "metrics_port": pong.get("metrics_port")}  # .get: a worker of an earlier release
         except Exception as exc:  # any failure means no worker proved itself on this queue
             workers[queue] = {"alive": False, "error": exc.__class__.__name__}
     store = store_of(settings)

@@ -135,6 +135,7 @@ def ping() -> dict[str, Any]:
     """A real task through the queue: proves a worker consumes, and reports what it serves."""
     return {
         "pong": True, "hostname": socket.gethostname(), "pid": os.getpid(), "models": model_pool().loaded(),
+        "metrics_port": metrics.served_port(),
         # what this process carries beyond serving: loaded only where training or explanations ran
         "training_stack": sorted(m for m in TRAINING_STACK if m in sys.modules),
     }

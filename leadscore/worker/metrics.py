@@ -31,6 +31,12 @@ log = logging.getLogger(__name__)
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _BATCH_BUCKETS = tuple(float(n) for n in range(1, 65))  # one bucket per size: bench/batching.py reads the distribution
 _DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's name: its file backend writes there
+_port: int | None = None  # set before the pool forks, so a child can say where its worker serves
+
+
+def served_port() -> int | None:
+    """The port this process's worker was started to serve ``/metrics`` on (``ping`` reports it)."""
+    return _port
 
 
 @cache
@@ -113,7 +119,9 @@ class WorkerMetrics(bootsteps.StartStopStep):
     requires = ("celery.worker.components:Pool",)  # stopped after the pool: children count until they exit
 
     def __init__(self, parent: Any, metrics_port: int | None = None, **options: Any) -> None:
+        global _port
         super().__init__(parent, **options)
+        _port = metrics_port or None
         self.port = metrics_port or 0
         self.server: Any = None
         self.path: Path | None = None

@@ -52,6 +52,8 @@ def test_stack_starts_serves_every_queue_and_stops(redis_available: None, models
             if health["traffic"].get("lead_scorer"):
                 break
         assert all(w["alive"] for w in health["workers"].values())
+        ports = {queue: w["metrics_port"] for queue, w in health["workers"].items()}
+        assert ports == {"scoring": metrics_port + 1, "batch": metrics_port + 2, "training": metrics_port + 3, "deep": metrics_port + 4}
         assert health["workers"]["scoring"]["models"]["lead_scorer"]["breaker"] == "closed"
         assert set(health["queues"]) == {"scoring", "batch", "training", "deep"}
         version = json.loads(scored.stdout)["model_version"]
