@@ -111,6 +111,8 @@ def score_leads(served: Served, leads: list[Any]) -> list[dict[str, Any] | Leads
             [ScoreRecord("scored", spec.name, feature_digest(spec.sha256, X[k]), dict(r), f) for k, (r, f) in enumerate(zip(scored, features))]
         )
     return outcomes
+
+
 @shared_task(name="leadscore.predict_batch", acks_late=True, throws=(LeadscoreError,))
 def predict_batch(leads: list[Any], model: str = DEFAULT_MODEL) -> list[dict[str, Any]]:
     """Score a list in one vectorized call; invalid leads get their own error entry."""

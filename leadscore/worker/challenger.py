@@ -76,8 +76,9 @@ class CanaryScorer:
 
 
 def choose_scorer(served: Served, lead: Any) -> GuardedScorer | CanaryScorer:
-    chosen = served.for_lead(lead.get("id") if isinstance(lead, dict) else None)
-    return CanaryScorer(chosen, served.scorer) if isinstance(chosen, OnnxScorer) else served.scorer
+    """One lead's scorer: the champion, or the challenger if the lead is in its canary slice."""
+    ((scorer, _),) = split_by_scorer(served, [lead])
+    return scorer
 
 
 def split_by_scorer(served: Served, leads: Sequence[Any]) -> list[tuple[GuardedScorer | CanaryScorer, list[int]]]:

@@ -34,7 +34,7 @@ from ml_core.registry import Registry
 from ml_core.spec import load_spec
 from ml_core.store.schema import blobs
 from ml_core.store.state import StateStore
-from ml_core.training import train
+from ml_core.training import TrainedModel, train
 from tests.conftest import TEST_REDIS
 from tests.factories import leads
 from tests.integration.conftest import REPO_MODELS, copy_specs
@@ -70,6 +70,11 @@ class Fleet:
         return subprocess.run(command, env=self.envs["a"], capture_output=True, text=True, timeout=120)
 
 
+def synthetic_model(rows: int, seed: int) -> TrainedModel:
+    spec = load_spec(REPO_MODELS, MODEL)
+    return train(spec, training_set(spec, synthetic.generate(MODEL, rows, seed), f"synthetic(rows={rows}, seed={seed})"), seed=seed, folds=3, repeats=1)
+
+
 @pytest.fixture(scope="module")
 def fleet(redis_available: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     root = tmp_path_factory.mktemp("fleet")
@@ -85,8 +90,7 @@ def fleet(redis_available: None, tmp_path_factory: pytest.TempPathFactory) -> It
                                   capture_output=True, text=True, timeout=120)
         assert upgraded.returncode == 0, upgraded.stderr
         # Given v1 trained on host a (registered in PostgreSQL, cached in host a's models directory only)
-        spec = load_spec(REPO_MODELS, MODEL)
-        trained = train(spec, training_set(spec, synthetic.generate(MODEL, 1500, 3), "synthetic(rows=1500, seed=3)"), seed=3, folds=3, repeats=1)
+        trained = synthetic_model(1500, seed=3)
         with closing_client_app(envs["a"]) as app:
             fleet = Fleet(root, cluster, app, envs)
             assert fleet.registry.register(trained) == "v1" and fleet.registry.register(trained, champion=False) == "v2"
@@ -186,11 +190,8 @@ def test_a_damaged_artifact_in_the_store_is_refused_by_every_host_and_the_old_ve
     # Given a version registered from a third host (so neither serving host has it cached) whose
     # ONNX file is then damaged in PostgreSQL
     trainer = Registry(copy_specs(fleet.root / f"trainer-{damage}" / "models"), fleet.registry.store)
-    spec = load_spec(REPO_MODELS, MODEL)
-    seed = 21 if damage == "tampered" else 22  # a model of its own: blobs are shared by content
-    rows = 3000  # 1,500 rows can fall short of the quality gate
-    trained = train(spec, training_set(spec, synthetic.generate(MODEL, rows, seed), f"synthetic(rows={rows}, seed={seed})"), seed=seed, folds=3, repeats=1)
-    version = trainer.register(trained, champion=False)
+    # a model of its own (blobs are shared by content); 1,500 rows can fall short of the quality gate
+    version = trainer.register(synthetic_model(3000, seed=21 if damage == "tampered" else 22), champion=False)
     sha = trainer.card(MODEL, version)["files"]["model.onnx"]
     blob = fleet.registry.store.blob(sha)
     assert blob is not None
